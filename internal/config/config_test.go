@@ -1,0 +1,209 @@
+package config
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeKeys writes a private key (0600), a public key and a certificate into
+// dir and returns their paths.
+func writeKeys(t testing.TB, dir string) (priv, pub, cert string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "t"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, kind string, b []byte, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: b}), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("key.pem", "PRIVATE KEY", der, 0o600),
+		write("pub.pem", "PUBLIC KEY", pubDER, 0o644),
+		write("cert.pem", "CERTIFICATE", certDER, 0o644)
+}
+
+func validTOML(dir string) string {
+	return `
+[vehicle]
+plate_number = "粤B12345"
+region_id = 440300
+[meter]
+device = "/dev/ttyS1"
+[outbox]
+path = "` + dir + `/outbox.db"
+[wechatpay]
+mchid = "1900000001"
+merchant_serial_no = "3775B6A45ACD588826D15E583A95F5DD1234ABCD"
+private_key_file = "key.pem"
+public_key_id = "PUB_KEY_ID_0119000000012025010100000000000001"
+public_key_file = "pub.pem"
+`
+}
+
+func writeConfig(t *testing.T, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, "agent.toml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadValid(t *testing.T) {
+	dir := t.TempDir()
+	writeKeys(t, dir)
+	cfg, err := Load(writeConfig(t, dir, validTOML(dir)))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.WeChatPay.PrivateKeyFile != filepath.Join(dir, "key.pem") {
+		t.Errorf("relative key path not resolved: %s", cfg.WeChatPay.PrivateKeyFile)
+	}
+	if cfg.Meter.Baud != 9600 || cfg.Uploader.BackoffMax != 5*time.Minute || cfg.Outbox.MaxSizeMiB != 64 {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+	if cfg.Vehicle.RegionID != 440300 {
+		t.Errorf("region_id = %d", cfg.Vehicle.RegionID)
+	}
+}
+
+func TestExampleConfigParses(t *testing.T) {
+	f, err := os.Open("../../configs/agent.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := Parse(f)
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if cfg.Vehicle.PlateNumber != "粤B12345" || cfg.WeChatPay.PublicKeyID == "" {
+		t.Errorf("example config parsed oddly: %+v", cfg)
+	}
+}
+
+// TestEveryProblemNamed feeds a config with many mistakes and expects one
+// line per mistake, each naming its key.
+func TestEveryProblemNamed(t *testing.T) {
+	dir := t.TempDir()
+	priv, _, _ := writeKeys(t, dir)
+	if err := os.Chmod(priv, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body := `
+[vehicle]
+plate_number = ""
+region_id = "440300"
+colour = "red"
+[meter]
+baud = 9601
+parity = "mark"
+[outbox]
+path = "/nonexistent/dir/outbox.db"
+[wechatpay]
+base_url = "http://api.mch.weixin.qq.com"
+mchid = "19x"
+merchant_serial_no = "ABCD1234"
+private_key_file = "key.pem"
+public_key_id = "PUB_KEY_ID_1"
+public_key_file = "missing.pem"
+[uploader]
+backoff_min = "10"
+backoff_max = "1s"
+[bogus]
+`
+	// Type errors and unknown keys come from Parse.
+	_, err := Parse(strings.NewReader(body))
+	want := []string{"vehicle.region_id: must be an integer", "vehicle.colour: unknown key",
+		"uploader.backoff_min: bad duration", "bogus: unknown section"}
+	assertProblems(t, err, want)
+
+	// With the type problems fixed, Validate names every content problem at once.
+	want = []string{
+		"vehicle.plate_number: missing",
+		"vehicle.region_id: must be a 6-digit",
+		"meter.baud: 9601 is not a standard baud rate",
+		"meter.parity:",
+		"outbox.path: directory /nonexistent/dir does not exist",
+		"wechatpay.base_url: must be https",
+		"wechatpay.mchid:",
+		"wechatpay.private_key_file: " + priv + " is accessible by group or others (mode 0644)",
+		"wechatpay.public_key_file: " + filepath.Join(dir, "missing.pem") + ": no such file",
+	}
+	fixed := strings.NewReplacer(`backoff_min = "10"`, `backoff_min = "10s"`, "[bogus]\n", "").Replace(body)
+	fixed = strings.NewReplacer(`region_id = "440300"`, "region_id = 12", "colour = \"red\"\n", "").Replace(fixed)
+	_, err = Load(writeConfig(t, dir, fixed))
+	assertProblems(t, err, append(want, "uploader.backoff_min: 10s is above uploader.backoff_max"))
+}
+
+func assertProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	ps, ok := err.(Problems)
+	if !ok {
+		t.Fatalf("want Problems, got %T %v", err, err)
+	}
+	lines := strings.Split(ps.Error(), "\n")
+	for _, w := range want {
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, w)
+		}
+		if !found {
+			t.Errorf("no problem line %q in:\n%s", w, ps.Error())
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("want %d problem lines, got %d:\n%s", len(want), len(lines), ps.Error())
+	}
+}
+
+func TestPlatformCertMode(t *testing.T) {
+	dir := t.TempDir()
+	writeKeys(t, dir)
+	body := strings.NewReplacer(`public_key_id = "PUB_KEY_ID_0119000000012025010100000000000001"`, "",
+		`public_key_file = "pub.pem"`, `platform_cert_file = "cert.pem"`).Replace(validTOML(dir))
+	if _, err := Load(writeConfig(t, dir, body)); err != nil {
+		t.Fatalf("platform-cert mode: %v", err)
+	}
+}
+
+func TestSyntaxErrorNamesLine(t *testing.T) {
+	_, err := Parse(strings.NewReader("[vehicle]\nplate_number = \n"))
+	if err == nil || !strings.Contains(err.Error(), "toml: line 2") {
+		t.Fatalf("want a syntax problem naming line 2, got %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(validTOML("/tmp"))
+	f.Add("[vehicle]\nregion_id = 1.5\n")
+	f.Add("[uploader]\nbackoff_min = 3\n[[x]]\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		_, err := Parse(strings.NewReader(s))
+		if err != nil {
+			if _, ok := err.(Problems); !ok {
+				t.Fatalf("Parse returned %T, want Problems", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,204 @@
+package config
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+var (
+	mchidPattern  = regexp.MustCompile(`^[0-9]{6,12}$`)
+	serialPattern = regexp.MustCompile(`^[0-9A-Fa-f]{8,64}$`)
+	platePattern  = regexp.MustCompile(`^\p{Han}[A-Z][A-Z0-9]{4,6}[挂学警港澳]?$`)
+)
+
+// Validate checks every key, including that the files it names exist with
+// safe permissions, and returns all problems at once.
+func (c Config) Validate() error {
+	var p Problems
+
+	switch plate := c.Vehicle.PlateNumber; {
+	case plate == "":
+		p.add("vehicle.plate_number", "missing: set the full plate with its province character, e.g. \"粤B12345\"")
+	case !platePattern.MatchString(plate):
+		p.add("vehicle.plate_number", "%q is not a full plate: it must start with the province character, e.g. \"粤B12345\" or \"粤BD12345\"", plate)
+	}
+	if r := c.Vehicle.RegionID; r < 100000 || r > 999999 {
+		p.add("vehicle.region_id", "must be a 6-digit administrative division code (行政区划代码) such as 440300, not %d", r)
+	}
+
+	if c.Meter.Device == "" {
+		p.add("meter.device", "missing: the serial device of the taximeter, e.g. /dev/ttyS1")
+	}
+	switch c.Meter.Baud {
+	case 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200:
+	default:
+		p.add("meter.baud", "%d is not a standard baud rate (1200 … 115200; meters use 9600)", c.Meter.Baud)
+	}
+	switch strings.ToLower(c.Meter.Parity) {
+	case "none", "even", "odd":
+	default:
+		p.add("meter.parity", "%q: use \"none\", \"even\" or \"odd\"", c.Meter.Parity)
+	}
+	if c.Meter.StopBits != 1 && c.Meter.StopBits != 2 {
+		p.add("meter.stop_bits", "must be 1 or 2, not %d", c.Meter.StopBits)
+	}
+	for key, v := range map[string]int{"meter.device_type": c.Meter.DeviceType, "meter.vendor": c.Meter.Vendor} {
+		if v < 0 || v > 255 {
+			p.add(key, "must be a byte (0-255), not %d", v)
+		}
+	}
+
+	if c.Outbox.Path == "" {
+		p.add("outbox.path", "missing")
+	} else if dir := filepath.Dir(c.Outbox.Path); !isDir(dir) {
+		p.add("outbox.path", "directory %s does not exist", dir)
+	}
+	if c.Outbox.MaxSizeMiB < 1 {
+		p.add("outbox.max_size_mib", "must be at least 1, not %d", c.Outbox.MaxSizeMiB)
+	}
+	if c.Outbox.Retention <= 0 {
+		p.add("outbox.retention", "must be positive")
+	}
+
+	c.WeChatPay.validate(&p)
+
+	u := c.Uploader
+	for key, d := range map[string]interface{ Seconds() float64 }{
+		"uploader.backoff_min": u.BackoffMin, "uploader.backoff_max": u.BackoffMax,
+		"uploader.attempt_timeout": u.AttemptTimeout, "uploader.held_retry": u.HeldRetry,
+		"uploader.retry_after_cap": u.RetryAfterCap, "uploader.drain_timeout": u.DrainTimeout,
+	} {
+		if d.Seconds() <= 0 {
+			p.add(key, "must be positive")
+		}
+	}
+	if u.BackoffMin > u.BackoffMax {
+		p.add("uploader.backoff_min", "%s is above uploader.backoff_max (%s)", u.BackoffMin, u.BackoffMax)
+	}
+
+	if c.Admin.Socket == "" {
+		p.add("admin.socket", "missing")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "%q: use debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		p.add("log.format", "%q: use text or json", c.Log.Format)
+	}
+
+	if len(p) > 0 {
+		p.sort()
+		return p
+	}
+	return nil
+}
+
+func (w WeChatPay) validate(p *Problems) {
+	if u, err := url.Parse(w.BaseURL); err != nil || u.Host == "" {
+		p.add("wechatpay.base_url", "%q is not a URL", w.BaseURL)
+	} else if u.Scheme != "https" {
+		p.add("wechatpay.base_url", "must be https (TLS is always verified), not %s", u.Scheme)
+	}
+	if !mchidPattern.MatchString(w.MchID) {
+		p.add("wechatpay.mchid", "%q is not a merchant id (digits only)", w.MchID)
+	}
+	if !serialPattern.MatchString(w.MerchantSerialNo) {
+		p.add("wechatpay.merchant_serial_no", "%q is not a certificate serial number (hex)", w.MerchantSerialNo)
+	}
+	if w.PrivateKeyFile == "" {
+		p.add("wechatpay.private_key_file", "missing: the merchant API private key (apiclient_key.pem)")
+	} else if err := checkPrivateKey(w.PrivateKeyFile); err != nil {
+		p.add("wechatpay.private_key_file", "%v", err)
+	}
+
+	pubKeyMode := w.PublicKeyID != "" || w.PublicKeyFile != ""
+	switch {
+	case pubKeyMode && w.PlatformCertFile != "":
+		p.add("wechatpay.platform_cert_file", "set either public_key_id/public_key_file or platform_cert_file, not both")
+	case pubKeyMode:
+		if !strings.HasPrefix(w.PublicKeyID, "PUB_KEY_ID_") {
+			p.add("wechatpay.public_key_id", "%q must start with PUB_KEY_ID_", w.PublicKeyID)
+		}
+		if w.PublicKeyFile == "" {
+			p.add("wechatpay.public_key_file", "missing: the WeChat Pay public key (pub_key.pem)")
+		} else if err := checkPEM(w.PublicKeyFile, "PUBLIC KEY"); err != nil {
+			p.add("wechatpay.public_key_file", "%v", err)
+		}
+	case w.PlatformCertFile != "":
+		if err := checkPEM(w.PlatformCertFile, "CERTIFICATE"); err != nil {
+			p.add("wechatpay.platform_cert_file", "%v", err)
+		}
+	default:
+		p.add("wechatpay.public_key_id", "missing: set public_key_id and public_key_file (WeChat Pay public-key mode) or platform_cert_file")
+	}
+	if w.CAFile != "" {
+		if err := checkPEM(w.CAFile, "CERTIFICATE"); err != nil {
+			p.add("wechatpay.ca_file", "%v", err)
+		}
+	}
+}
+
+// checkPrivateKey insists, as ssh does, that nobody but the owner can read
+// the merchant key, and that it parses.
+func checkPrivateKey(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return plainPathError(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s is accessible by group or others (mode %04o): run chmod 600 %s", path, perm, path)
+	}
+	return checkPEM(path, "PRIVATE KEY")
+}
+
+// checkPEM reads path and checks it holds a PEM block of the wanted kind
+// that Go can parse.
+func checkPEM(path, kind string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return plainPathError(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return fmt.Errorf("%s holds no PEM data", path)
+	}
+	switch kind {
+	case "PRIVATE KEY":
+		if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
+			if _, err1 := x509.ParsePKCS1PrivateKey(block.Bytes); err1 != nil {
+				return fmt.Errorf("%s is not an RSA private key: %v", path, err)
+			}
+		}
+	case "PUBLIC KEY":
+		if _, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil {
+			return fmt.Errorf("%s is not a public key: %v", path, err)
+		}
+	case "CERTIFICATE":
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("%s is not a certificate: %v", path, err)
+		}
+	}
+	return nil
+}
+
+func plainPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
+	}
+	return err
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
