@@ -1,0 +1,103 @@
+package stamp
+
+import (
+	"regexp"
+	"testing"
+	"time"
+)
+
+var apiPattern = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$`)
+
+// fakeClock is a Clock whose wall and boot clocks the test moves.
+type fakeClock struct {
+	wall   time.Time
+	bootID string
+	mono   time.Duration
+}
+
+func (f *fakeClock) clock(trustedAfter time.Time) *Clock {
+	return &Clock{TrustedAfter: trustedAfter,
+		Now:  func() time.Time { return f.wall },
+		Boot: func() (string, time.Duration, error) { return f.bootID, f.mono, nil }}
+}
+
+var floor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func TestFormatIsUTC8WhateverTheZone(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		ny = time.FixedZone("EST", -5*3600)
+	}
+	at := time.Date(2026, 11, 28, 2, 30, 0, 123_000_000, time.UTC).In(ny)
+	if got, want := Format(at), "2026-11-28T10:30:00.123+08:00"; got != want {
+		t.Fatalf("Format = %s, want %s", got, want)
+	}
+	if !apiPattern.MatchString(Format(time.Unix(0, 0))) {
+		t.Fatal("format does not match the API pattern")
+	}
+}
+
+func TestEventTime(t *testing.T) {
+	meter := time.Date(2026, 11, 28, 10, 30, 0, 0, Zone)
+	wall := time.Date(2026, 11, 28, 2, 31, 5, 250_000_000, time.UTC)
+	epoch := time.Unix(12, 0) // a board without RTC battery
+	tests := []struct {
+		name    string
+		wall    time.Time
+		meter   time.Time
+		resend  bool
+		want    string
+		wantSrc Source
+	}{
+		{"trusted clock", wall, meter, false, "2026-11-28T10:31:05.250+08:00", FromWallClock},
+		{"re-sent sign-out takes the meter time", wall, meter, true, "2026-11-28T10:30:00.000+08:00", FromMeter},
+		{"re-sent sign-out with a bad meter time", wall, time.Time{}, true, "2026-11-28T10:31:05.250+08:00", FromWallClock},
+		{"untrusted clock falls back to the meter", epoch, meter, false, "2026-11-28T10:30:00.000+08:00", FromMeter},
+		{"untrusted clock and implausible meter time", epoch, time.Date(2000, 1, 1, 0, 0, 0, 0, Zone), false, "", Held},
+		{"untrusted clock and no meter time", epoch, time.Time{}, false, "", Held},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeClock{wall: tt.wall, bootID: "b1", mono: time.Minute}
+			c := f.clock(floor)
+			got, src := c.EventTime(c.Read(), tt.meter, tt.resend)
+			if got != tt.want || src != tt.wantSrc {
+				t.Fatalf("EventTime = %q (%s), want %q (%s)", got, src, tt.want, tt.wantSrc)
+			}
+		})
+	}
+}
+
+func TestResolveHeld(t *testing.T) {
+	f := &fakeClock{wall: time.Unix(100, 0), bootID: "b1", mono: 100 * time.Second}
+	c := f.clock(floor)
+	r := c.Read()
+	if r.Trusted {
+		t.Fatal("1970 trusted")
+	}
+	if _, _, ok := c.Resolve(r.BootID, r.Monotonic); ok {
+		t.Fatal("resolved while the clock is still untrusted")
+	}
+
+	// NTP sets the clock 50 s of boot time later: the receipt time is recovered.
+	f.mono += 50 * time.Second
+	f.wall = time.Date(2026, 11, 28, 2, 0, 50, 0, time.UTC)
+	got, exact, ok := c.Resolve(r.BootID, r.Monotonic)
+	if !ok || !exact || got != "2026-11-28T10:00:00.000+08:00" {
+		t.Fatalf("Resolve = %q exact=%v ok=%v", got, exact, ok)
+	}
+
+	// After a reboot the boot clock means nothing: stamp now, not exact.
+	f.bootID = "b2"
+	got, exact, ok = c.Resolve(r.BootID, r.Monotonic)
+	if !ok || exact || got != "2026-11-28T10:00:50.000+08:00" {
+		t.Fatalf("after reboot Resolve = %q exact=%v ok=%v", got, exact, ok)
+	}
+}
+
+func TestSystemClockReads(t *testing.T) {
+	r := System(floor).Read()
+	if r.BootID == "" || r.Monotonic <= 0 {
+		t.Fatalf("system reading lacks boot id or boot clock: %+v", r)
+	}
+}
