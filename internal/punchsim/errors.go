@@ -16,15 +16,15 @@ var (
 // Reasons a request is refused by the fake's own checks, as counted in
 // Stats.Rejected and reported in Exchange.Rejection.
 const (
-	RejectMethod        = "method"         // not POST
-	RejectPath          = "path"           // not the punch path
-	RejectAuthorization = "authorization"  // missing or malformed Authorization header
-	RejectMchID         = "mchid"          // mchid is not the configured merchant
-	RejectSerial        = "serial"         // serial_no is not the merchant certificate's
-	RejectSignature     = "signature"      // signature does not verify
-	RejectTimestamp     = "timestamp"      // timestamp more than 5 minutes off
-	RejectNonceReused   = "nonce_reused"   // nonce seen before
-	RejectContentType   = "content_type"   // not application/json
-	RejectUserAgent     = "user_agent"     // no User-Agent
-	RejectBody          = "body"           // body fields missing, extra or malformed
+	RejectMethod        = "method"        // not POST
+	RejectPath          = "path"          // not the punch path
+	RejectAuthorization = "authorization" // missing or malformed Authorization header
+	RejectMchID         = "mchid"         // mchid is not the configured merchant
+	RejectSerial        = "serial"        // serial_no is not the merchant certificate's
+	RejectSignature     = "signature"     // signature does not verify
+	RejectTimestamp     = "timestamp"     // timestamp more than 5 minutes off
+	RejectNonceReused   = "nonce_reused"  // nonce seen before
+	RejectContentType   = "content_type"  // not application/json
+	RejectUserAgent     = "user_agent"    // no User-Agent
+	RejectBody          = "body"          // body fields missing, extra or malformed
 )
