@@ -57,4 +57,5 @@ type Record struct {
 	DeliveredAt time.Time     `json:"delivered_at,omitzero"`
 	DeadAt      time.Time     `json:"dead_at,omitzero"`
 	DeadReason  string        `json:"dead_reason,omitempty"`
+	Requeued    int           `json:"requeued,omitempty"` // times a technician moved it from dead back to pending
 }
