@@ -79,7 +79,7 @@ func TestTracker(t *testing.T) {
 			[]message{link(2, "wwan0", iffUp), link(2, "wwan0", 0)},
 			nil},
 		{"loopback is ignored",
-			[]message{link(1, "lo", upRunning | iffLoopback), addr(rtmNewAddr, 1, []byte{127, 0, 0, 1}, rtScopeUniverse, 0)},
+			[]message{link(1, "lo", upRunning|iffLoopback), addr(rtmNewAddr, 1, []byte{127, 0, 0, 1}, rtScopeUniverse, 0)},
 			nil},
 		{"down link first seen is not a change",
 			[]message{link(3, "eth0", 0), {Type: rtmDelLink, Index: 3}},
