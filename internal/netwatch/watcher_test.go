@@ -24,7 +24,12 @@ type record struct {
 
 func (r *record) opts(o Options) Options {
 	o.OnChange = func(c Change) { r.mu.Lock(); r.changes = append(r.changes, c); r.mu.Unlock() }
-	o.OnUp = func(c Change) { r.mu.Lock(); r.ups = append(r.ups, c); r.upAt = append(r.upAt, time.Now()); r.mu.Unlock() }
+	o.OnUp = func(c Change) {
+		r.mu.Lock()
+		r.ups = append(r.ups, c)
+		r.upAt = append(r.upAt, time.Now())
+		r.mu.Unlock()
+	}
 	return o
 }
 
