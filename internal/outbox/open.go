@@ -77,6 +77,9 @@ func (o *Outbox) openReadOnly() error {
 	if err != nil {
 		return fmt.Errorf("open outbox %s: %w", o.path, err)
 	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("open outbox %s: not a regular file (%s)", o.path, fi.Mode().Type())
+	}
 	if fi.Size() == 0 {
 		return fmt.Errorf("open outbox %s: empty file, never initialised: %w", o.path, fs.ErrNotExist)
 	}
@@ -102,6 +105,8 @@ func (o *Outbox) openReadWrite() error {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return fmt.Errorf("open outbox %s: %w", o.path, err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("open outbox %s: not a regular file (%s)", o.path, fi.Mode().Type())
 	case fi.Size() == 0:
 		o.log.Warn("outbox file is empty, starting a new one", "path", o.path)
 	default:
