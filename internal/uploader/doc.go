@@ -1,0 +1,32 @@
+// Package uploader delivers punches from the outbox to WeChat Pay's
+// POST /v3/taxi-invoice/attendance/punch, signed, verified and in strict
+// arrival order.
+//
+// The drain loop (Uploader.Run) takes the outbox head, sends it, and
+// records the outcome durably before it looks at the next event:
+//
+//   - a 2xx whose signature verifies (Authenticator.Verify) is delivered;
+//   - network errors, timeouts, 5xx, 429 and 2xx answers that do not verify
+//     (unsigned, badly signed, out of the 5-minute window, or a
+//     WECHATPAY/SIGNTEST/ probe) are retried with capped exponential
+//     backoff and full jitter, plus a capped Retry-After when the server
+//     sent one; the event stays at the head and blocks the ones behind it;
+//   - 401, 403 and 404 (and a redirect, or a local signing failure) mean the
+//     terminal's configuration, key or clock is wrong for every event: the
+//     event is held at the head, retried every HeldRetry, and the condition
+//     shows in Status and is logged once;
+//   - any other 4xx dead-letters that one event with the answer's status,
+//     code, message and Request-ID, and the loop goes on.
+//
+// Two layers retry. The drain loop's backoff is persisted in the outbox
+// (Record.NextAttempt) and is the long-term retry; it never gives up. Inside
+// one attempt, go-retryablehttp makes at most a few quick retries for
+// transient faults (a reset keep-alive connection, a 5xx blip), each
+// re-signed with a fresh timestamp and nonce, and never waits longer than
+// Config.TransportWaitMax for them.
+//
+// The loop sleeps until the head is due, or until Wake is called, and uses
+// no CPU while idle. Authentication is pluggable (Authenticator): DirectAuth
+// signs with the merchant key using the official SDK's core/auth packages;
+// nothing about signing leaks into the drain loop or the outbox.
+package uploader

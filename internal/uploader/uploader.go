@@ -1,0 +1,259 @@
+package uploader
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"taxi-agent/internal/outbox"
+)
+
+// Store is what the drain loop needs of the outbox; *outbox.Outbox
+// satisfies it.
+type Store interface {
+	// Head returns the oldest pending record, due or not.
+	Head() (outbox.Record, bool, error)
+	MarkDelivered(id uint64, at time.Time) error
+	RecordFailure(id uint64, e outbox.AttemptError, next time.Time) error
+	DeadLetter(id uint64, e outbox.AttemptError, reason string) error
+	SetEventTime(id uint64, eventTime string) error
+}
+
+// idle is the wait for "until Wake".
+const idle = time.Duration(math.MaxInt64)
+
+// Uploader is the drain loop: it delivers the outbox head, records the
+// outcome, and moves on, in strict order.
+type Uploader struct {
+	cfg    Config
+	store  Store
+	client *punchClient
+	wire   *wireCounter
+	sched  schedule
+	log    *slog.Logger
+	wake   chan struct{}
+
+	running atomic.Bool
+	randMu  sync.Mutex
+
+	mu sync.Mutex
+	st Status
+
+	// Touched only by Run's goroutine.
+	lastAttempt time.Time
+	unacked     *unacked
+	health      health
+}
+
+// unacked is a delivery the outbox failed to record; it is recorded before
+// anything is sent again.
+type unacked struct {
+	id uint64
+	at time.Time
+}
+
+// New builds an Uploader over store, authenticating with auth. It checks
+// cfg and loads the CA file; it sends nothing until Run.
+func New(cfg Config, store Store, auth Authenticator) (*Uploader, error) {
+	if store == nil || auth == nil {
+		return nil, fmt.Errorf("new uploader: %w: store and authenticator are required", ErrConfig)
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("new uploader: %w", err)
+	}
+	wc := &wireCounter{}
+	hc, err := newHTTPClient(cfg, wc)
+	if err != nil {
+		return nil, fmt.Errorf("new uploader: %w", err)
+	}
+	u := &Uploader{
+		cfg:   cfg,
+		store: store,
+		wire:  wc,
+		sched: schedule{min: cfg.BackoffMin, max: cfg.BackoffMax, held: cfg.HeldRetry, retryAfterCap: cfg.RetryAfterCap},
+		log:   cfg.Logger.With("component", "uploader"),
+		wake:  make(chan struct{}, 1),
+	}
+	u.client = newPunchClient(cfg, auth, hc, u.rand)
+	return u, nil
+}
+
+// Wake makes the loop look at the head now: a new event was enqueued, or
+// connectivity returned. It never blocks, and wakes coalesce. A head in
+// backoff is tried at once unless the server asked for the wait (429 or
+// 503), and never sooner than BackoffMin after the previous attempt.
+func (u *Uploader) Wake() {
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drains the outbox until ctx is cancelled. An attempt in flight at
+// cancellation may finish within ShutdownGrace and is then recorded;
+// after that it is abandoned and recorded as such. Run returns nil after
+// shutdown, or ErrRunning if another Run is active.
+func (u *Uploader) Run(ctx context.Context) error {
+	if !u.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer u.running.Store(false)
+	defer u.client.http.HTTPClient.CloseIdleConnections()
+	u.log.Info("uploader started", "url", u.client.url)
+	forced := false
+	for ctx.Err() == nil {
+		wait := u.step(ctx, &forced)
+		if wait <= 0 {
+			continue
+		}
+		if u.sleep(ctx, wait) {
+			forced = true
+		}
+	}
+	u.log.Info("uploader stopped")
+	return nil
+}
+
+// sleep waits d (idle: until Wake) and reports whether Wake ended it.
+func (u *Uploader) sleep(ctx context.Context, d time.Duration) (woken bool) {
+	var timer <-chan time.Time
+	if d != idle {
+		timer = u.cfg.After(d)
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-u.wake:
+		return true
+	case <-timer:
+		return false
+	}
+}
+
+// step does one unit of work and returns how long to sleep before the
+// next: 0 to go on at once, idle to wait for Wake.
+func (u *Uploader) step(ctx context.Context, forced *bool) time.Duration {
+	rec, ok, err := u.store.Head()
+	if err != nil {
+		return u.storeFailed("read head", err)
+	}
+	if u.unacked != nil {
+		if ok && rec.ID == u.unacked.id {
+			if err := u.store.MarkDelivered(rec.ID, u.unacked.at); err != nil {
+				return u.storeFailed("mark delivered", err)
+			}
+			u.unacked = nil
+			u.storeRecovered()
+			return 0
+		}
+		u.unacked = nil // a technician moved it meanwhile
+	}
+	u.storeRecovered()
+	if !ok {
+		*forced = false
+		u.update(func(st *Status) { st.HeadID, st.NextAttempt, st.WaitingForClock = 0, time.Time{}, false })
+		return idle
+	}
+	if rec.Event.EventTime == "" {
+		t, ok := u.stamp(rec)
+		if !ok {
+			return u.cfg.ClockRetry
+		}
+		if err := u.store.SetEventTime(rec.ID, t); err != nil {
+			return u.storeFailed("set event time", err)
+		}
+		rec.Event.EventTime = t
+	}
+	now := u.cfg.Now()
+	if due := u.dueAt(rec, *forced); due.After(now) {
+		u.update(func(st *Status) { st.HeadID, st.NextAttempt = rec.ID, due })
+		return due.Sub(now)
+	}
+	*forced = false
+	u.update(func(st *Status) { st.HeadID, st.NextAttempt = rec.ID, now })
+	return u.attempt(ctx, rec)
+}
+
+// dueAt is when rec may be tried: its NextAttempt, or sooner after a Wake
+// unless the server asked for the wait, but never sooner than BackoffMin
+// after the previous attempt.
+func (u *Uploader) dueAt(rec outbox.Record, forced bool) time.Time {
+	due := rec.NextAttempt
+	if !forced || (rec.LastError != nil && (rec.LastError.Status == 429 || rec.LastError.Status == 503)) {
+		return due
+	}
+	if earliest := u.lastAttempt.Add(u.cfg.BackoffMin); earliest.Before(due) {
+		return earliest
+	}
+	return due
+}
+
+// stamp asks Config.Stamp for a held event's time.
+func (u *Uploader) stamp(rec outbox.Record) (string, bool) {
+	t, ok := "", false
+	if u.cfg.Stamp != nil {
+		t, ok = u.cfg.Stamp(rec)
+	}
+	u.clockWait(rec, !ok)
+	return t, ok
+}
+
+// attempt sends rec once and records the outcome durably.
+func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration {
+	u.lastAttempt = u.cfg.Now()
+	derr := u.deliver(ctx, rec.Event)
+	at := u.cfg.Now()
+	if derr == nil {
+		u.delivered(rec, at)
+		if err := u.store.MarkDelivered(rec.ID, at); err != nil {
+			u.unacked = &unacked{id: rec.ID, at: at}
+			return u.storeFailed("mark delivered", err)
+		}
+		return 0
+	}
+	// Status and logs describe the attempt; they are updated before the
+	// outbox so that they never lag what the outbox shows.
+	ae := derr.attemptError(at)
+	if derr.Rejected() {
+		u.deadLettered(rec, derr, ae)
+		if err := u.store.DeadLetter(rec.ID, ae, derr.deadReason()); err != nil {
+			return u.storeFailed("dead-letter", err)
+		}
+		return 0
+	}
+	next := u.sched.next(rec, derr, at, u.rand())
+	u.failed(rec, derr, ae, next)
+	if err := u.store.RecordFailure(rec.ID, ae, next); err != nil {
+		return max(u.storeFailed("record failure", err), next.Sub(at))
+	}
+	return 0
+}
+
+// deliver runs one attempt. Cancelling ctx leaves it ShutdownGrace to
+// finish before it is cut off with ErrAbandoned.
+func (u *Uploader) deliver(ctx context.Context, ev outbox.Event) *DeliveryError {
+	actx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(u.cfg.ShutdownGrace, func() { cancel(ErrAbandoned) })
+		context.AfterFunc(actx, func() { t.Stop() })
+	})
+	defer stop()
+	return u.client.send(actx, ev)
+}
+
+// rand returns a uniform float in [0, 1) for jitter.
+func (u *Uploader) rand() float64 {
+	if u.cfg.Rand == nil {
+		return rand.Float64()
+	}
+	u.randMu.Lock()
+	defer u.randMu.Unlock()
+	return u.cfg.Rand.Float64()
+}
