@@ -48,11 +48,11 @@ func (k Kind) String() string {
 // classify it with Retryable, Held and Rejected, or errors.As and Kind.
 type DeliveryError struct {
 	Kind      Kind
-	Status    int           // HTTP status; 0 when no answer arrived
-	Code      string        // WeChat Pay error code from the answer body
-	Message   string        // WeChat Pay error message from the answer body
-	RequestID string        // the answer's Request-ID header
-	Location  string        // a redirect's Location
+	Status    int    // HTTP status; 0 when no answer arrived
+	Code      string // WeChat Pay error code from the answer body
+	Message   string // WeChat Pay error message from the answer body
+	RequestID string // the answer's Request-ID header
+	Location  string // a redirect's Location
 	// RetryAfter is the server's Retry-After, uncapped; 0 when absent.
 	RetryAfter time.Duration
 	Err        error // the underlying transport, verification or signing error
