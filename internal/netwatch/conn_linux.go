@@ -9,9 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// recvBufLen holds the largest datagram the kernel sends: dump replies are
-// at most 32 KiB.
-const recvBufLen = 64 << 10
+// recvBufLen holds the largest datagram the kernel sends: it sizes dump
+// replies to the reader's buffer, capped just below 32 KiB
+// (netlink_recvmsg). A longer one would be reported as truncated.
+const recvBufLen = 32 << 10
 
 // socketBufLen is the kernel receive buffer asked for, so that a burst of
 // notifications (a modem re-attaching) does not overflow.
