@@ -14,8 +14,9 @@ type fakeConn struct {
 	once   sync.Once
 
 	mu    sync.Mutex
-	dumps map[uint16][]message // reply to RTM_GETLINK, _GETADDR, _GETROUTE
-	sent  []uint16             // dump types requested, in order
+	dumps   map[uint16][]message // reply to RTM_GETLINK, _GETADDR, _GETROUTE
+	sent    []uint16             // dump types requested, in order
+	sendErr error                // fails every send when set
 }
 
 type datagram struct {
@@ -47,6 +48,10 @@ func (f *fakeConn) receive() ([]byte, error) {
 func (f *fakeConn) send(b []byte) error {
 	typ, seq := order.Uint16(b[4:]), order.Uint32(b[8:])
 	f.mu.Lock()
+	if f.sendErr != nil {
+		defer f.mu.Unlock()
+		return f.sendErr
+	}
 	f.sent = append(f.sent, typ)
 	var reply []byte
 	for _, m := range append(f.dumps[typ], message{Type: nlmsgDone}) {

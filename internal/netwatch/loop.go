@@ -38,9 +38,11 @@ type received struct {
 // fails (the error).
 func (l *loop) run(ctx context.Context) error {
 	recv := make(chan received)
-	done := make(chan struct{})
-	go l.read(ctx, recv, done)
+	stop := make(chan struct{}) // the loop has returned
+	done := make(chan struct{}) // the reader has returned
+	go l.read(recv, stop, done)
 	defer func() {
+		close(stop)
 		l.c.close()
 		<-done
 		if l.timer != nil {
@@ -70,8 +72,9 @@ func (l *loop) run(ctx context.Context) error {
 	}
 }
 
-// read receives and parses datagrams until receive fails for good.
-func (l *loop) read(ctx context.Context, recv chan<- received, done chan<- struct{}) {
+// read receives and parses datagrams until receive fails for good or the
+// loop stops.
+func (l *loop) read(recv chan<- received, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	for {
 		b, err := l.c.receive()
@@ -83,7 +86,7 @@ func (l *loop) read(ctx context.Context, recv chan<- received, done chan<- struc
 		}
 		select {
 		case recv <- r:
-		case <-ctx.Done():
+		case <-stop:
 			return
 		}
 		if err != nil && !errors.Is(err, errLost) {

@@ -41,7 +41,8 @@ type ProberOptions struct {
 	OnReachable func(ProbeResult)
 	// Rand draws the interval's spread; nil uses math/rand/v2's global source.
 	Rand *rand.Rand
-	// Now stamps results; nil uses time.Now.
+	// Now stamps results (ProbeResult.At); nil uses time.Now. RTT is
+	// always measured on the monotonic clock.
 	Now func() time.Time
 }
 
@@ -90,9 +91,9 @@ func (p *Prober) Probe(ctx context.Context, addr string) (ok bool, rtt time.Dura
 }
 
 func (p *Prober) probe(ctx context.Context, addr string) (ProbeResult, error) {
-	start := p.opts.Now()
+	at, start := p.opts.Now(), time.Now()
 	c, err := p.dialer.DialContext(ctx, "tcp", addr)
-	r := ProbeResult{At: start, Addr: addr, OK: err == nil, RTT: p.opts.Now().Sub(start)}
+	r := ProbeResult{At: at, Addr: addr, OK: err == nil, RTT: time.Since(start)}
 	if err != nil {
 		err = fmt.Errorf("probe %s: %w", addr, err)
 		r.Err = err.Error()

@@ -24,7 +24,8 @@ type Options struct {
 	// send on a wake channel). Up changes that arrive during the wait are
 	// folded into the pending call, which gets the first of them.
 	OnUp func(Change)
-	// OnChange, if set, is called at once for every change, up or down.
+	// OnChange, if set, is called at once for every change, up or down,
+	// from Run's goroutine; it must not block.
 	OnChange func(Change)
 	// Jitter bounds the random wait before OnUp, to spread a fleet that
 	// regains the network at the same instant. Zero means DefaultJitter;

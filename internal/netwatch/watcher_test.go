@@ -227,6 +227,11 @@ func TestWatcherFallback(t *testing.T) {
 		{"open refused", syscall.EPERM, func(*fakeConn) (conn, error) {
 			return nil, fmt.Errorf("open netlink socket: %w", syscall.EPERM)
 		}},
+		{"dump request refused", syscall.EPERM, func(fc *fakeConn) (conn, error) {
+			fc.sendErr = fmt.Errorf("send netlink: %w", syscall.EPERM)
+			fc.notify(link(2, "wwan0", upRunning)) // the reader is handing this over when the loop gives up
+			return fc, nil
+		}},
 		{"socket fails later", syscall.EBADF, func(fc *fakeConn) (conn, error) {
 			fc.in <- datagram{err: fmt.Errorf("receive netlink: %w", syscall.EBADF)}
 			return fc, nil
