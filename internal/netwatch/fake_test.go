@@ -13,7 +13,7 @@ type fakeConn struct {
 	closed chan struct{}
 	once   sync.Once
 
-	mu    sync.Mutex
+	mu      sync.Mutex
 	dumps   map[uint16][]message // reply to RTM_GETLINK, _GETADDR, _GETROUTE
 	sent    []uint16             // dump types requested, in order
 	sendErr error                // fails every send when set
