@@ -1,0 +1,91 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"taxi-agent/internal/meter"
+	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/uploader"
+	"taxi-agent/internal/version"
+)
+
+// Backend is what the server serves; the daemon implements it.
+type Backend interface {
+	// Status gathers the agent's state for `agent status`.
+	Status(ctx context.Context) (Status, error)
+	// Outbox is the daemon's open outbox.
+	Outbox() OutboxStore
+}
+
+// OutboxStore is the part of *outbox.Outbox the technician uses. The
+// daemon's open outbox, a file the CLI opens itself, and the Client's view
+// of the daemon's outbox all implement it.
+type OutboxStore interface {
+	// List returns up to limit records in state (all states for ""),
+	// oldest first, after the id afterID, and the cursor for the next page
+	// (0 when there is none).
+	List(state outbox.State, afterID uint64, limit int) (recs []outbox.Record, nextAfter uint64, err error)
+	// Get returns one record (outbox.ErrNotFound if there is none).
+	Get(id uint64) (outbox.Record, error)
+	// Retry moves a dead record back to pending (outbox.ErrNotDead).
+	Retry(id uint64) error
+	// RetryAllDead moves every dead record back to pending.
+	RetryAllDead() (int, error)
+	// Purge deletes a dead record (outbox.ErrNotDead).
+	Purge(id uint64) error
+	// PurgeAllDead deletes every dead record.
+	PurgeAllDead() (int, error)
+	// Export calls fn for every record, oldest first, without loading them
+	// all.
+	Export(fn func(outbox.Record) error) error
+	// Stats counts records per state and reports the file's health.
+	Stats() (outbox.Stats, error)
+}
+
+var _ OutboxStore = (*outbox.Outbox)(nil)
+
+// Status is the agent's state as `agent status` shows it.
+type Status struct {
+	Version   version.Info `json:"version"`
+	PID       int          `json:"pid"`
+	StartedAt time.Time    `json:"started_at"`
+	Uptime    Duration     `json:"uptime_seconds"`
+
+	Meter    meter.LinkStats `json:"meter"`
+	Outbox   outbox.Stats    `json:"outbox"`
+	Uploader uploader.Status `json:"uploader"`
+	Clock    ClockStatus     `json:"clock"`
+
+	// Connectivity is the network watcher's report, passed through as is.
+	Connectivity json.RawMessage `json:"connectivity,omitempty"`
+	// Quarantined describes a corrupt outbox file moved aside at start, if
+	// any.
+	Quarantined string `json:"quarantined,omitempty"`
+}
+
+// ClockStatus says whether the wall clock can be trusted for event times.
+type ClockStatus struct {
+	Trusted      bool      `json:"trusted"`
+	Now          time.Time `json:"now"`
+	TrustedAfter time.Time `json:"trusted_after"` // a wall clock before this is wrong
+}
+
+// Duration is a time.Duration that reads and writes JSON as seconds.
+type Duration time.Duration
+
+// MarshalJSON writes whole seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(int64(time.Duration(d) / time.Second))
+}
+
+// UnmarshalJSON reads seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s float64
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*d = Duration(s * float64(time.Second))
+	return nil
+}

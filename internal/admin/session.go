@@ -1,0 +1,107 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"taxi-agent/internal/outbox"
+)
+
+// Session is how the CLI reaches the outbox: through the daemon's socket
+// when it answers, otherwise by opening the file itself.
+type Session struct {
+	// Outbox is the daemon's outbox through the socket, or the file.
+	Outbox OutboxStore
+	// Daemon is the client of the running daemon; nil when it is not
+	// running.
+	Daemon *Client
+	// DaemonPID is the running daemon's pid.
+	DaemonPID int
+	// NoDaemon says why the daemon was not used (wraps ErrNoDaemon); nil
+	// when it is.
+	NoDaemon error
+	// Quarantined is set when a read-write open found the file corrupt and
+	// moved it aside (see outbox.Outbox.Quarantined).
+	Quarantined error
+
+	local *outbox.Outbox
+}
+
+// Connect reaches the outbox for the CLI. It asks the daemon on socketPath
+// first. Only if nobody answers there does it open outboxPath itself, with
+// opts (opts.ReadOnly for commands that only look). A missing file is not
+// created.
+//
+// When neither is reachable the error says which and why: a permission
+// problem is a *PermissionError naming the group to join; a file locked
+// by another process says "daemon not running (no answer on …) and … is
+// locked by pid N" and wraps outbox.ErrLocked.
+func Connect(ctx context.Context, socketPath, outboxPath string, opts outbox.Options) (*Session, error) {
+	c := Dial(socketPath)
+	pid, err := c.Ping(ctx)
+	if err == nil {
+		return &Session{Outbox: c.Outbox(ctx), Daemon: c, DaemonPID: pid}, nil
+	}
+	c.Close()
+	if !errors.Is(err, ErrNoDaemon) {
+		return nil, err
+	}
+	noDaemon := err
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 500 * time.Millisecond
+	}
+	if _, statErr := os.Stat(outboxPath); statErr != nil {
+		return nil, fileError(noDaemon, outboxPath, statErr)
+	}
+	ob, err := outbox.Open(outboxPath, opts)
+	if err != nil {
+		return nil, fileError(noDaemon, outboxPath, err)
+	}
+	return &Session{Outbox: ob, NoDaemon: noDaemon, Quarantined: ob.Quarantined(), local: ob}, nil
+}
+
+// fileError explains why the file could not be opened after the daemon
+// did not answer.
+func fileError(noDaemon error, path string, err error) error {
+	var locked *outbox.LockedError
+	switch {
+	case isPermission(err):
+		return fmt.Errorf("%w and %w", noDaemon, permissionError(path, err))
+	case errors.As(err, &locked) && locked.PID > 0:
+		return fmt.Errorf("%w and %s is locked by pid %d: %w", noDaemon, path, locked.PID, outbox.ErrLocked)
+	case errors.Is(err, outbox.ErrLocked):
+		return fmt.Errorf("%w and %s is locked by another process: %w", noDaemon, path, outbox.ErrLocked)
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w and there is no outbox at %s (has the agent run with this config?): %w",
+			noDaemon, path, fs.ErrNotExist)
+	}
+	return fmt.Errorf("%w and %w", noDaemon, err)
+}
+
+// Status is the daemon's status, or, without a daemon, only the outbox
+// part (the rest is zero; check s.Daemon).
+func (s *Session) Status(ctx context.Context) (Status, error) {
+	if s.Daemon != nil {
+		return s.Daemon.Status(ctx)
+	}
+	st, err := s.Outbox.Stats()
+	if err != nil {
+		return Status{}, fmt.Errorf("read outbox stats: %w", err)
+	}
+	return Status{Outbox: st}, nil
+}
+
+// Close closes the file or the connection.
+func (s *Session) Close() error {
+	if s.Daemon != nil {
+		s.Daemon.Close()
+	}
+	if s.local != nil {
+		return s.local.Close()
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package admin_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"taxi-agent/internal/admin"
+	"taxi-agent/internal/admin/admintest"
+	"taxi-agent/internal/outbox"
+)
+
+func TestConnectPrefersTheDaemon(t *testing.T) {
+	d := startDaemon(t, nil)
+	s, err := admin.Connect(context.Background(), d.sock, d.ob.Path(), outbox.Options{ReadOnly: true})
+	must(t, err)
+	defer s.Close()
+	if s.Daemon == nil || s.NoDaemon != nil || s.DaemonPID == 0 {
+		t.Fatalf("daemon answers but session is %+v", s)
+	}
+	// Changes go through the daemon even though the file is locked by it.
+	must(t, s.Outbox.Retry(admintest.IDDead))
+}
+
+func TestConnectFallsBackToTheFile(t *testing.T) {
+	path := admintest.NewOutbox(t)
+	sock := filepath.Join(admintest.ShortTempDir(t), "admin.sock")
+	ctx := context.Background()
+
+	ro, err := admin.Connect(ctx, sock, path, outbox.Options{ReadOnly: true})
+	must(t, err)
+	if ro.Daemon != nil || !errors.Is(ro.NoDaemon, admin.ErrNoDaemon) {
+		t.Fatalf("no daemon but session is %+v", ro)
+	}
+	st, err := ro.Status(ctx)
+	must(t, err)
+	if st.Outbox.Pending != 2 || st.Outbox.Dead != 1 || st.Outbox.Delivered != 2 {
+		t.Errorf("status from the file: %+v", st.Outbox)
+	}
+	if err := ro.Outbox.Retry(admintest.IDDead); !errors.Is(err, outbox.ErrReadOnly) {
+		t.Errorf("Retry on a read-only open: %v, want ErrReadOnly", err)
+	}
+	must(t, ro.Close())
+
+	rw, err := admin.Connect(ctx, sock, path, outbox.Options{})
+	must(t, err)
+	must(t, rw.Outbox.Retry(admintest.IDDead))
+	must(t, rw.Close())
+}
+
+func TestConnectSaysWhyNeitherAnswers(t *testing.T) {
+	ctx := context.Background()
+	sock := filepath.Join(admintest.ShortTempDir(t), "admin.sock")
+
+	t.Run("locked", func(t *testing.T) {
+		path := admintest.NewOutbox(t)
+		pid := admintest.HoldLock(t, path)
+		_, err := admin.Connect(ctx, sock, path, outbox.Options{ReadOnly: true})
+		want := fmt.Sprintf("daemon not running (no answer on %s) and %s is locked by pid %d", sock, path, pid)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Fatalf("locked file: %v\nwant %q", err, want)
+		}
+		if !errors.Is(err, outbox.ErrLocked) || !errors.Is(err, admin.ErrNoDaemon) {
+			t.Errorf("locked file error does not wrap ErrLocked and ErrNoDaemon: %v", err)
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "outbox.db")
+		_, err := admin.Connect(ctx, sock, path, outbox.Options{})
+		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no outbox at "+path) {
+			t.Fatalf("missing file: %v", err)
+		}
+		if _, statErr := admin.Connect(ctx, sock, path, outbox.Options{}); statErr == nil {
+			t.Fatal("a read-write connect created the missing file")
+		}
+	})
+}
