@@ -128,7 +128,7 @@
 // handshake carries the server's certificate chain, several KiB.
 //
 // CPU, BenchmarkProbe on the development machine (x86 Xeon, both ends on
-// loopback, so the figure includes the server's side): 48-55 µs and 31
+// loopback, so the figure includes the server's side): 48-60 µs and 31
 // allocations per probe, 1.07 times a bare net.Dial and Close measured in
 // the same run (the extra is the dialer's timeout context and the
 // result). At one probe a minute it is immaterial on any board.
