@@ -21,6 +21,9 @@ import (
 //	identity   identity key -> id, for de-duplication of re-sent frames
 const schemaVersion = 1
 
+// stateFillPercent is bbolt's split threshold for the record buckets.
+const stateFillPercent = 0.9
+
 var (
 	bucketMeta     = []byte("meta")
 	bucketIdentity = []byte("identity")
@@ -111,6 +114,9 @@ func openBuckets(tx *bolt.Tx) (buckets, error) {
 		if bs.state[s] = tx.Bucket(name); bs.state[s] == nil {
 			return bs, fmt.Errorf("open buckets: missing %s: %w", name, ErrCorrupt)
 		}
+		// Ids grow, so records are appended: fill leaves before
+		// splitting them instead of leaving them half empty.
+		bs.state[s].FillPercent = stateFillPercent
 	}
 	return bs, nil
 }
