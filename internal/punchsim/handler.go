@@ -97,8 +97,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			s.accept(w, &x)
 		case <-r.Context().Done():
 			x.Detail = "client gone during stall"
+			panic(http.ErrAbortHandler) // no implicit 200 on the way out
 		case <-s.quitChan():
 			x.Detail = "server stopped during stall"
+			panic(http.ErrAbortHandler)
 		}
 	case Reset:
 		x.Detail = "connection reset"

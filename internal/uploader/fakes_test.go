@@ -129,6 +129,7 @@ func (s *fakeStore) Head() (outbox.Record, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls["head"]++
+	s.notify()
 	if s.OnHead != nil {
 		if err := s.OnHead(); err != nil {
 			return outbox.Record{}, false, err
@@ -316,4 +317,30 @@ func (c *fakeClock) pendingWaiters() []time.Time {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
 	return out
+}
+
+// waitAnySleeper blocks until the loop sleeps on a timer and returns the
+// earliest deadline it sleeps until.
+func (c *fakeClock) waitAnySleeper(t testing.TB) time.Time {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		c.mu.Lock()
+		var first time.Time
+		for _, w := range c.waiters {
+			if first.IsZero() || w.at.Before(first) {
+				first = w.at
+			}
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		if !first.IsZero() {
+			return first
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatal("timed out waiting for the loop to sleep")
+		}
+	}
 }
