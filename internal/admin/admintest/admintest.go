@@ -151,8 +151,14 @@ func (b *Backend) Outbox() admin.OutboxStore { return b.Store }
 // stops it at cleanup. It returns the socket's path.
 func Serve(t testing.TB, b admin.Backend, logger *slog.Logger) string {
 	t.Helper()
-	dir := ShortTempDir(t)
-	sock := filepath.Join(dir, "admin.sock")
+	sock := filepath.Join(ShortTempDir(t), "admin.sock")
+	ServeAt(t, sock, b, logger)
+	return sock
+}
+
+// ServeAt is Serve on the socket path sock.
+func ServeAt(t testing.TB, sock string, b admin.Backend, logger *slog.Logger) {
+	t.Helper()
 	ln, err := admin.Listen(sock)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
@@ -167,7 +173,6 @@ func Serve(t testing.TB, b admin.Backend, logger *slog.Logger) string {
 		srv.Close()
 		<-done
 	})
-	return sock
 }
 
 // ShortTempDir makes a directory under os.TempDir with a short name (a

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"taxi-agent/internal/admin"
+	"taxi-agent/internal/config"
+	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/stamp"
+)
+
+// cmdOutbox dispatches `agent outbox <sub>`: the technician's view of the
+// queue, through the daemon's socket or, with the daemon stopped, the file.
+func cmdOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	subs := []command{
+		{"ls", "list records, oldest first", cmdOutboxLs},
+		{"show", "one record with its delivery history", cmdOutboxShow},
+		{"retry", "move a dead record (or all) back to pending", cmdOutboxRetry},
+		{"purge", "delete a dead record (or all), with -yes", cmdOutboxPurge},
+		{"export", "every record as JSON lines or CSV, for a support ticket", cmdOutboxExport},
+	}
+	if len(args) > 0 {
+		for _, c := range subs {
+			if c.name == args[0] {
+				return c.run(ctx, args[1:], stdout, stderr)
+			}
+		}
+		if args[0] != "-h" && args[0] != "-help" && args[0] != "help" {
+			fmt.Fprintf(stderr, "agent outbox: unknown command %q\n", args[0])
+		}
+	}
+	fmt.Fprintln(stderr, "usage: agent outbox <command> -config FILE [flags]\n\ncommands:")
+	for _, c := range subs {
+		fmt.Fprintf(stderr, "  %-7s %s\n", c.name, c.summary)
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "help") {
+		return nil
+	}
+	return errUsage
+}
+
+// loadToolConfig reads the parts of the config the technician's commands
+// need: the socket, the outbox file and the meter port. Unlike config.Load
+// it does not check the WeChat Pay key files, which a technician in the
+// agent's group cannot read and these commands do not use.
+func loadToolConfig(path string) (config.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return config.Config{}, config.Problems{{Key: "config", Msg: err.Error()}}
+	}
+	defer f.Close()
+	cfg, err := config.Parse(f)
+	if err != nil {
+		return cfg, err
+	}
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&cfg.Outbox.Path, &cfg.Admin.Socket} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	var problems config.Problems
+	if cfg.Outbox.Path == "" {
+		problems = append(problems, config.Problem{Key: "outbox.path", Msg: "missing"})
+	}
+	if cfg.Admin.Socket == "" {
+		problems = append(problems, config.Problem{Key: "admin.socket", Msg: "missing"})
+	}
+	if len(problems) > 0 {
+		return cfg, problems
+	}
+	return cfg, nil
+}
+
+// connect reaches the outbox for a command: the daemon if it answers, else
+// the file (read-only unless write). Without a daemon it says so on stderr.
+func connect(ctx context.Context, configPath string, write bool, stderr io.Writer) (*admin.Session, error) {
+	cfg, err := loadToolConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	s, err := admin.Connect(ctx, cfg.Admin.Socket, cfg.Outbox.Path, outbox.Options{
+		ReadOnly:  !write,
+		MaxSize:   cfg.Outbox.MaxSizeMiB << 20,
+		Retention: cfg.Outbox.Retention,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.NoDaemon != nil {
+		mode := "read-only"
+		if write {
+			mode = "read-write"
+		}
+		fmt.Fprintf(stderr, "note: %v; using %s directly (%s)\n", s.NoDaemon, cfg.Outbox.Path, mode)
+	}
+	if s.Quarantined != nil {
+		fmt.Fprintf(stderr, "warning: %v\n", s.Quarantined)
+	}
+	return s, nil
+}
+
+// parseWithArgs parses flags that may come before or after positional
+// arguments (`show 12 -config F` as well as `show -config F 12`) and
+// returns the positional ones.
+func parseWithArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Args()[0])
+		args = fs.Args()[1:]
+	}
+}
+
+// parseID reads a record id.
+func parseID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(strings.TrimPrefix(s, "#"), 10, 64)
+	if err != nil || id == 0 {
+		return 0, fmt.Errorf("read record id: %q is not a record id (a positive number from 'agent outbox ls')", s)
+	}
+	return id, nil
+}
+
+// parseState reads a -state flag.
+func parseState(s string) (outbox.State, bool) {
+	switch st := outbox.State(s); st {
+	case "", outbox.Pending, outbox.Dead, outbox.Delivered:
+		return st, true
+	}
+	return "", false
+}
+
+// clockTime shows t in China time, to the second: what the technician's
+// watch says.
+func clockTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(stamp.Zone).Format("2006-01-02 15:04:05")
+}
+
+// ago is "3m12s ago" or "in 4m" for t seen from now.
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	if d := now.Sub(t); d >= 0 {
+		return age(d) + " ago"
+	}
+	return "in " + age(t.Sub(now))
+}
+
+// age is a short human duration: 45s, 12m05s, 3h05m, 2d04h.
+func age(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// attemptError is one line about a failed attempt: what WeChat Pay
+// answered, or what went wrong on the way.
+func attemptError(e *outbox.AttemptError) string {
+	if e == nil {
+		return ""
+	}
+	var parts []string
+	if e.Status != 0 {
+		parts = append(parts, "HTTP "+strconv.Itoa(e.Status))
+	}
+	if e.Code != "" {
+		parts = append(parts, e.Code)
+	}
+	if e.Message != "" {
+		parts = append(parts, strconv.Quote(e.Message))
+	}
+	if e.Err != "" {
+		parts = append(parts, e.Err)
+	}
+	if e.RequestID != "" {
+		parts = append(parts, "Request-ID "+e.RequestID)
+	}
+	return strings.Join(parts, " ")
+}
+
+// shorten cuts s to n runes with an ellipsis.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"taxi-agent/internal/outbox"
+)
+
+func cmdOutboxLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("outbox ls", "-config FILE [-state pending|dead|delivered] [-limit N] [-after ID] [-json]", stderr)
+	path := fs.String("config", defaultConfigPath, "config file")
+	stateFlag := fs.String("state", "", "only records in this state: pending, dead or delivered")
+	limit := fs.Int("limit", 50, "at most this many records (0: all)")
+	after := fs.Uint64("after", 0, "start after this record id (for the next page)")
+	asJSON := fs.Bool("json", false, "one JSON object per line")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	state, ok := parseState(*stateFlag)
+	if !ok || *limit < 0 || fs.NArg() > 0 {
+		if !ok {
+			fmt.Fprintf(stderr, "agent outbox ls: -state %q: use pending, dead or delivered\n", *stateFlag)
+		}
+		fs.Usage()
+		return errUsage
+	}
+	s, err := connect(ctx, *path, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	now := time.Now()
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	if !*asJSON {
+		fmt.Fprintln(tw, "ID\tSTATE\tTYPE\tDRIVER LICENCE\tEVENT TIME\tATTEMPTS\tNEXT / DONE\tLAST ERROR")
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	shown, cursor := 0, *after
+	for {
+		want := 500
+		if *limit > 0 {
+			want = min(want, *limit-shown)
+		}
+		recs, next, err := s.Outbox.List(state, cursor, want)
+		if err != nil {
+			return fmt.Errorf("list outbox: %w", err)
+		}
+		for _, r := range recs {
+			if *asJSON {
+				if err := enc.Encode(recordView(r)); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.State, r.Event.Type,
+					r.Event.DriverLicense, eventTime(r), r.Attempts, progress(r, now), shorten(attemptError(r.LastError), 70))
+			}
+			cursor = r.ID
+		}
+		shown += len(recs)
+		if next == 0 || *limit > 0 && shown >= *limit {
+			if next != 0 {
+				fmt.Fprintf(stderr, "(more records: 'agent outbox ls -after %d' for the next page, -limit 0 for all)\n", cursor)
+			}
+			break
+		}
+		cursor = next
+	}
+	if *asJSON {
+		return nil
+	}
+	if shown == 0 {
+		what := "records"
+		if state != "" {
+			what = string(state) + " records"
+		}
+		fmt.Fprintf(stdout, "no %s\n", what)
+		return nil
+	}
+	return tw.Flush()
+}
+
+// eventTime is the record's event time, or why there is none yet.
+func eventTime(r outbox.Record) string {
+	if r.Event.EventTime == "" {
+		return "(held: clock not trusted)"
+	}
+	return r.Event.EventTime
+}
+
+// progress says where a record is going: the next attempt, or when it
+// was delivered or dead-lettered.
+func progress(r outbox.Record, now time.Time) string {
+	switch r.State {
+	case outbox.Delivered:
+		return "delivered " + ago(r.DeliveredAt, now)
+	case outbox.Dead:
+		return "dead " + ago(r.DeadAt, now)
+	}
+	if r.NextAttempt.IsZero() || !r.NextAttempt.After(now) {
+		return "due now"
+	}
+	return "next " + ago(r.NextAttempt, now)
+}

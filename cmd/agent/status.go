@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"taxi-agent/internal/admin"
+	"taxi-agent/internal/outbox"
+)
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("status", "-config FILE [-json]", stderr)
+	path := fs.String("config", defaultConfigPath, "config file")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := loadToolConfig(*path)
+	if err != nil {
+		return err
+	}
+	s, err := admin.Connect(ctx, cfg.Admin.Socket, cfg.Outbox.Path, outbox.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	st, err := s.Status(ctx)
+	if err != nil {
+		return err
+	}
+	rep := statusReport{
+		Pending: st.Outbox.Pending, Dead: st.Outbox.Dead, Delivered: st.Outbox.Delivered,
+		OldestPendingAgeSeconds: st.Outbox.OldestPendingAgeSeconds,
+		Daemon:                  daemonState{Running: s.Daemon != nil, PID: s.DaemonPID, Socket: cfg.Admin.Socket},
+		Outbox:                  st.Outbox, OutboxPath: cfg.Outbox.Path,
+	}
+	if s.Daemon != nil {
+		rep.Status = &st
+	} else {
+		rep.Daemon.Error = s.NoDaemon.Error()
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(rep)
+	}
+	return printStatus(stdout, rep, *path, time.Now())
+}
+
+// statusReport is what `agent status -json` prints: the counts a script
+// checks at the top, the rest nested. Without a daemon only the outbox
+// part is there.
+type statusReport struct {
+	Pending                 uint64       `json:"pending"`
+	Dead                    uint64       `json:"dead"`
+	Delivered               uint64       `json:"delivered"`
+	OldestPendingAgeSeconds int64        `json:"oldest_pending_age_seconds"`
+	Daemon                  daemonState  `json:"daemon"`
+	OutboxPath              string       `json:"outbox_path"`
+	Outbox                  outbox.Stats `json:"outbox"`
+	*admin.Status                        // the daemon's view: version, uptime, meter, uploader, clock…
+}
+
+// daemonState says whether the daemon answered.
+type daemonState struct {
+	Running bool   `json:"running"`
+	PID     int    `json:"pid,omitempty"`
+	Socket  string `json:"socket"`
+	Error   string `json:"error,omitempty"` // why it is taken as not running
+}
+
+// MarshalJSON keeps the top-level outbox fields from being shadowed by the
+// embedded status's own Outbox.
+func (r statusReport) MarshalJSON() ([]byte, error) {
+	type plain statusReport
+	top, err := json.Marshal(plain{Pending: r.Pending, Dead: r.Dead, Delivered: r.Delivered,
+		OldestPendingAgeSeconds: r.OldestPendingAgeSeconds, Daemon: r.Daemon, OutboxPath: r.OutboxPath, Outbox: r.Outbox})
+	if err != nil || r.Status == nil {
+		return top, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(top, &m); err != nil {
+		return nil, err
+	}
+	rest, err := json.Marshal(r.Status)
+	if err != nil {
+		return nil, err
+	}
+	var extra map[string]json.RawMessage
+	if err := json.Unmarshal(rest, &extra); err != nil {
+		return nil, err
+	}
+	for k, v := range extra {
+		if _, taken := m[k]; !taken {
+			m[k] = v
+		}
+	}
+	return json.Marshal(m)
+}
+
+// printStatus writes the status for a technician: one section per part,
+// then hints for what looks wrong.
+func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	line := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	var hints []string
+
+	if st := r.Status; st != nil {
+		line("daemon", "running, pid %d, %s, up %s (since %s)", r.Daemon.PID, st.Version.Version,
+			age(time.Duration(st.Uptime)), clockTime(st.StartedAt))
+		clock := "trusted"
+		if !st.Clock.Trusted {
+			clock = "NOT TRUSTED (before " + clockTime(st.Clock.TrustedAfter) + "): new events are held or take the meter's time"
+			hints = append(hints, "the wall clock is wrong (no RTC battery or no time sync yet); events wait for it")
+		}
+		line("clock", "%s, now %s", clock, clockTime(st.Clock.Now))
+		hints = append(hints, meterSection(line, st, now)...)
+	} else {
+		line("daemon", "NOT RUNNING: %s", r.Daemon.Error)
+		hints = append(hints, "start it with 'systemctl start taxi-agent' (logs: 'journalctl -u taxi-agent')")
+	}
+
+	o := r.Outbox
+	oldest := ""
+	if o.Pending > 0 {
+		oldest = fmt.Sprintf(" (oldest received %s, %s ago)", clockTime(o.OldestPending), age(time.Duration(o.OldestPendingAgeSeconds)*time.Second))
+	}
+	line("outbox", "%d pending%s, %d dead, %d delivered", o.Pending, oldest, o.Dead, o.Delivered)
+	file := fmt.Sprintf("%s, %s of %s", r.OutboxPath, mib(o.FileSize), mib(int64(o.MaxSize)))
+	if o.Full {
+		file += ", FULL: new events are refused and the meter re-sends them"
+		hints = append(hints, "the outbox is full: delivery is stuck; see the last error")
+	}
+	line("", "%s", file)
+	if o.CorruptFiles > 0 {
+		line("", "%d corrupt file(s) moved aside next to it (%s.corrupt-*)", o.CorruptFiles, r.OutboxPath)
+	}
+	if o.Quarantined != "" {
+		line("", "at start: %s", o.Quarantined)
+	}
+	last := "never"
+	if !o.LastDelivered.IsZero() {
+		last = clockTime(o.LastDelivered) + " (" + ago(o.LastDelivered, now) + ")"
+	}
+	line("delivered", "last %s", last)
+	if r.Status != nil {
+		hints = append(hints, uploaderSection(line, r.Status, now)...)
+		if len(r.Status.Connectivity) > 0 && string(r.Status.Connectivity) != "null" {
+			line("network", "%s", r.Status.Connectivity)
+		}
+	}
+	if o.Dead > 0 {
+		hints = append(hints, fmt.Sprintf("%d dead record(s): 'agent outbox ls -state dead -config %s', then retry or purge", o.Dead, configPath))
+	}
+	if o.Pending > 0 && time.Duration(o.OldestPendingAgeSeconds)*time.Second > time.Hour {
+		hints = append(hints, "events have waited over an hour: check the network and the last error above")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for i, h := range hints {
+		if i == 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "! %s\n", h)
+	}
+	return nil
+}
+
+// mib shows a size in MiB with one decimal.
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+var _ = errors.New

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"taxi-agent/internal/admin"
+)
+
+// silentAfter is how long a meter may say nothing before status calls it
+// silent: meters send a heartbeat every few seconds while powered.
+const silentAfter = time.Minute
+
+// meterSection writes the meter link lines and returns hints.
+func meterSection(line func(k, format string, args ...any), st *admin.Status, now time.Time) []string {
+	m := st.Meter
+	var hints []string
+	switch {
+	case !m.Connected:
+		why := "port not open"
+		if m.LastPortError != "" {
+			why = fmt.Sprintf("%s (%s)", m.LastPortError, ago(m.LastPortErrorAt, now))
+		}
+		line("meter", "NOT CONNECTED: %s", why)
+		hints = append(hints, "the meter port cannot be opened: check meter.device in the config and the cable/USB adapter")
+	case m.LastFrameAt.IsZero():
+		line("meter", "port open since %s, but NO FRAME from the meter yet", clockTime(m.ConnectedSince))
+		hints = append(hints, "no frame from the meter: check wiring (TX/RX swapped?) and meter.baud; "+
+			"stop the agent and watch the line with 'agent meter monitor'")
+	case now.Sub(m.LastFrameAt) > silentAfter:
+		line("meter", "connected, but SILENT: last frame %s", ago(m.LastFrameAt, now))
+		hints = append(hints, "the meter stopped talking: is it powered? check the cable")
+	default:
+		line("meter", "connected since %s, last frame %s", clockTime(m.ConnectedSince), ago(m.LastFrameAt, now))
+	}
+	if hb := m.Heartbeat; hb != nil {
+		driver := ""
+		if hb.DriverLicence != "" {
+			driver = ", driver " + hb.DriverLicence
+		}
+		line("", "heartbeat %s: %s%s", ago(hb.At, now), hb.State, driver)
+	}
+	f := m.Frames
+	line("", "frames in: %d sign-in, %d sign-out, %d re-sent sign-out, %d heartbeat, %d request, %d other",
+		f.SignIn, f.SignOut, f.SignOutResend, f.Heartbeat, f.SignInRequest+f.SignOutRequest, f.Unknown)
+	line("", "answered: %d stored (0x90), %d not stored (0xFF)", m.Answers.OK, m.Answers.Failed)
+	line("", "line errors: %d bad check, %d bad length, %d missing end, %d truncated, %d bytes dropped",
+		m.BadChecks, m.BadLengths, m.MissingEnds, m.Truncated, m.BytesDropped)
+	if m.Reopens > 0 || m.PortErrors > 0 {
+		line("", "port: %d reopen(s), %d error(s), last: %s", m.Reopens, m.PortErrors, orDash(m.LastPortError))
+	}
+	valid := f.SignIn + f.SignOut + f.SignOutResend + f.Heartbeat + f.SignInRequest + f.SignOutRequest + f.StatusReply + f.Unknown
+	if m.Resyncs > 10 && m.Resyncs*10 > valid {
+		hints = append(hints, fmt.Sprintf("%d line errors against %d good frames: check meter.baud, parity and the cable", m.Resyncs, valid))
+	}
+	if m.HandlerErrors > 0 {
+		hints = append(hints, fmt.Sprintf("%d event(s) could not be stored and the meter was told to re-send: check the outbox line and the disk", m.HandlerErrors))
+	}
+	return hints
+}
+
+// uploaderSection writes the delivery lines and returns hints.
+func uploaderSection(line func(k, format string, args ...any), st *admin.Status, now time.Time) []string {
+	u := st.Uploader
+	var hints []string
+	switch {
+	case !u.Running:
+		line("uploader", "NOT RUNNING")
+	case u.HeadID == 0:
+		line("uploader", "idle: nothing to send")
+	case u.WaitingForClock:
+		line("uploader", "event %d waits for a trusted clock", u.HeadID)
+	case u.NextAttempt.IsZero() || !u.NextAttempt.After(now):
+		line("uploader", "sending event %d", u.HeadID)
+	default:
+		line("uploader", "event %d failed %d time(s) in a row, next attempt %s (%s)", u.HeadID,
+			u.ConsecutiveFailures, ago(u.NextAttempt, now), clockTime(u.NextAttempt))
+	}
+	if u.Held != "" {
+		line("", "HELD: %s", u.Held)
+		hints = append(hints, "WeChat Pay refuses every event ("+u.Held+"): nothing is lost, but nothing goes out until it is fixed")
+	}
+	if e := u.LastError; e != nil {
+		line("last error", "%s (%s) on event %d, %s: %s", clockTime(e.At), ago(e.At, now), e.EventID, e.Kind, attemptError(&e.AttemptError))
+	}
+	if u.StoreError != "" {
+		line("", "OUTBOX ERROR: %s", u.StoreError)
+		hints = append(hints, "the uploader cannot update the outbox: check the disk ('df', 'dmesg')")
+	}
+	line("", "since start: %d delivered, %d retried, %d dead-lettered, %d unverified answer(s)",
+		u.Delivered, u.Retried, u.DeadLettered, u.UnverifiedAnswers)
+	line("", "network: %s sent, %s received, %d connection(s)", kib(u.BytesSent), kib(u.BytesReceived), u.Connections)
+	if u.UnverifiedAnswers > 0 {
+		hints = append(hints, fmt.Sprintf("%d answer(s) from the API did not verify: check wechatpay.public_key_id/public_key_file, the clock, or a proxy in the way", u.UnverifiedAnswers))
+	}
+	return hints
+}
+
+// kib shows a byte count in KiB with one decimal.
+func kib(n uint64) string { return fmt.Sprintf("%.1f KiB", float64(n)/1024) }
