@@ -24,6 +24,7 @@ type recordJSON struct {
 	DeliveredAt   *time.Time           `json:"delivered_at,omitempty"`
 	DeadAt        *time.Time           `json:"dead_at,omitempty"`
 	DeadReason    string               `json:"dead_reason,omitempty"`
+	Requeued      int                  `json:"requeued,omitempty"` // times a technician moved it back from dead
 	Identity      string               `json:"identity"`
 	ReceivedAt    time.Time            `json:"received_at"`
 	MeterTime     *time.Time           `json:"meter_time,omitempty"`
@@ -36,7 +37,7 @@ func recordView(r outbox.Record) recordJSON {
 		ID: r.ID, State: r.State, EventType: r.Event.Type, DriverLicense: r.Event.DriverLicense,
 		PlateNumber: r.Event.PlateNumber, RegionID: r.Event.RegionID, EventTime: r.Event.EventTime,
 		Attempts: r.Attempts, LastError: r.LastError, NextAttempt: timePtr(r.NextAttempt),
-		DeliveredAt: timePtr(r.DeliveredAt), DeadAt: timePtr(r.DeadAt), DeadReason: r.DeadReason,
+		DeliveredAt: timePtr(r.DeliveredAt), DeadAt: timePtr(r.DeadAt), DeadReason: r.DeadReason, Requeued: r.Requeued,
 		Identity: r.Identity, ReceivedAt: r.ReceivedAt, MeterTime: timePtr(r.MeterTime),
 		BootID: r.BootID, MonotonicSecs: r.Monotonic.Seconds(),
 	}
@@ -53,7 +54,7 @@ func timePtr(t time.Time) *time.Time {
 var csvHeader = []string{
 	"id", "state", "event_type", "driver_license", "plate_number", "region_id", "event_time",
 	"attempts", "last_error_at", "last_error_status", "last_error_code", "last_error_message",
-	"last_error_request_id", "last_error", "next_attempt", "delivered_at", "dead_at", "dead_reason",
+	"last_error_request_id", "last_error", "next_attempt", "delivered_at", "dead_at", "dead_reason", "requeued",
 	"identity", "received_at", "meter_time", "boot_id", "monotonic_seconds",
 }
 
@@ -74,7 +75,7 @@ func csvRow(r outbox.Record) []string {
 		strconv.FormatUint(r.ID, 10), string(r.State), r.Event.Type, r.Event.DriverLicense,
 		r.Event.PlateNumber, strconv.FormatInt(r.Event.RegionID, 10), r.Event.EventTime,
 		strconv.Itoa(r.Attempts), rfc3339(e.At), status, e.Code, e.Message, e.RequestID, e.Err,
-		rfc3339(r.NextAttempt), rfc3339(r.DeliveredAt), rfc3339(r.DeadAt), r.DeadReason,
+		rfc3339(r.NextAttempt), rfc3339(r.DeliveredAt), rfc3339(r.DeadAt), r.DeadReason, strconv.Itoa(r.Requeued),
 		r.Identity, rfc3339(r.ReceivedAt), rfc3339(r.MeterTime), r.BootID, mono,
 	}
 }

@@ -75,6 +75,9 @@ func printRecord(w io.Writer, r outbox.Record, now time.Time) error {
 	}
 	line("identity", "%s", r.Identity)
 	line("attempts", "%d", r.Attempts)
+	if r.Requeued > 0 {
+		line("requeued", "%d time(s) by a technician (dead → pending)", r.Requeued)
+	}
 	switch r.State {
 	case outbox.Pending:
 		next := "due now"

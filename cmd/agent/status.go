@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -178,5 +177,3 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 
 // mib shows a size in MiB with one decimal.
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-var _ = errors.New
