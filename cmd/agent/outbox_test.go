@@ -382,6 +382,15 @@ func TestWrongUser(t *testing.T) {
 		if code != 1 || stderr != want {
 			t.Errorf("%s daemon, status as nobody: exit %d\n%s\nwant %s", e.name, code, stderr, want)
 		}
+		if !running {
+			// In the file's group but not its owner: the file is 0600.
+			stderr, code = runAs(t, 65534, 0, "outbox", "ls", "-config", e.config)
+			want = "agent: daemon not running (no answer on " + e.socket + ") and permission denied on " + e.outbox +
+				": run as root or as user root (group root is not enough)\n"
+			if code != 1 || stderr != want {
+				t.Errorf("ls as nobody:root on a 0600 file: exit %d\n%s\nwant %s", code, stderr, want)
+			}
+		}
 		if running {
 			// With the socket's mode loosened by mistake, the daemon itself refuses.
 			if err := os.Chmod(e.socket, 0o666); err != nil {
