@@ -39,7 +39,8 @@ type Outbox struct {
 // A file that bbolt cannot open, whose structure does not check, whose
 // records do not decode or whose schema is unknown is renamed to
 // <path>.corrupt-<UTC time> and a fresh outbox is started: Open succeeds
-// and Quarantined reports what happened. Errors of the environment
+// and Quarantined reports what happened (Open does not log it: the caller
+// logs it once, with its context). Errors of the environment
 // (permissions, a missing directory, a read-only file system) are returned
 // as they are, and a file locked by another process is refused with a
 // *LockedError, never moved.
@@ -205,8 +206,8 @@ func (o *Outbox) quarantine(cause error) error {
 	if !errors.Is(cause, ErrCorrupt) {
 		cause = fmt.Errorf("%w: %w", ErrCorrupt, cause)
 	}
+	// Not logged here: the caller logs Quarantined() once, with its context.
 	o.quarantined = fmt.Errorf("open outbox %s: moved aside as %s: %w", o.path, name, cause)
-	o.log.Error("outbox file corrupt, moved aside and started a new one", "path", o.path, "moved_to", name, "err", cause)
 	return nil
 }
 

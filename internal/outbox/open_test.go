@@ -80,7 +80,7 @@ func TestOpenQuarantinesTruncatedFile(t *testing.T) {
 	for _, keep := range []int64{1000, 4096, 3 * 4096, -4096} {
 		t.Run(fmt.Sprint(keep), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "outbox.db")
-			used := realFile(t, path, 400)
+			used := realFile(t, path, 150)
 			if keep < 0 {
 				keep += used // lose the last page in use
 			}
@@ -94,7 +94,7 @@ func TestOpenQuarantinesTruncatedFile(t *testing.T) {
 
 func TestOpenQuarantinesGarbagePages(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "outbox.db")
-	realFile(t, path, 400)
+	realFile(t, path, 150)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
