@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -59,7 +61,7 @@ func cmdOutboxLs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 				}
 			} else {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.State, r.Event.Type,
-					r.Event.DriverLicense, eventTime(r), r.Attempts, progress(r, now), shorten(attemptError(r.LastError), 70))
+					r.Event.DriverLicense, eventTime(r), r.Attempts, progress(r, now), briefError(r.LastError))
 			}
 			cursor = r.ID
 		}
@@ -107,4 +109,30 @@ func progress(r outbox.Record, now time.Time) string {
 		return "due now"
 	}
 	return "next " + ago(r.NextAttempt, now)
+}
+
+// briefError is a failed attempt in a table cell: WeChat Pay's answer
+// without its Request-ID ('outbox show' has it), or the end of a network
+// error, where the cause is.
+func briefError(e *outbox.AttemptError) string {
+	if e == nil {
+		return ""
+	}
+	if e.Status != 0 {
+		s := "HTTP " + strconv.Itoa(e.Status)
+		for _, p := range []string{e.Code, e.Message} {
+			if p != "" {
+				s += " " + p
+			}
+		}
+		return shorten(s, 60)
+	}
+	msg := e.Err
+	if i := strings.Index(msg, `": `); strings.HasPrefix(msg, "Post \"") && i > 0 {
+		msg = msg[i+3:] // the URL is the same for every event
+	}
+	if r := []rune(msg); len(r) > 60 {
+		msg = "…" + string(r[len(r)-59:])
+	}
+	return msg
 }

@@ -70,7 +70,8 @@ func printRecord(w io.Writer, r outbox.Record, now time.Time) error {
 	if !r.MeterTime.IsZero() {
 		line("meter time", "%s", clockTime(r.MeterTime))
 	}
-	if r.Event.EventTime == "" || r.BootID != "" && r.Monotonic != 0 {
+	if r.Event.EventTime == "" {
+		// Held: it is stamped from this once the clock is trusted.
 		line("boot", "id %s, %s after boot", orDash(r.BootID), r.Monotonic.Round(time.Millisecond))
 	}
 	line("identity", "%s", r.Identity)

@@ -128,7 +128,7 @@ func TestOutboxLsText(t *testing.T) {
 		for i, want := range []struct{ id, state, licence, err string }{
 			{"1", "delivered", admintest.LicenceA, ""},
 			{"2", "delivered", admintest.LicenceA, ""},
-			{"3", "dead", admintest.LicenceB, "HTTP 400 PARAM_ERROR \"" + admintest.DeadMessage + "\""},
+			{"3", "dead", admintest.LicenceB, "HTTP 400 PARAM_ERROR " + admintest.DeadMessage},
 			{"4", "pending", admintest.LicenceC, "HTTP 503 SYSTEM_ERROR"},
 			{"5", "pending", admintest.LicenceC, ""},
 		} {
@@ -401,6 +401,24 @@ func TestWrongUser(t *testing.T) {
 			if code != 1 || stderr != want {
 				t.Errorf("ls as nobody on a 0666 socket: exit %d\n%s\nwant %s", code, stderr, want)
 			}
+		}
+	}
+}
+
+func TestBriefError(t *testing.T) {
+	long := strings.Repeat("x", 80) + ": connection refused"
+	for _, c := range []struct {
+		in   *outbox.AttemptError
+		want string
+	}{
+		{nil, ""},
+		{&outbox.AttemptError{Status: 400, Code: "PARAM_ERROR", Message: "参数错误", RequestID: "R"}, "HTTP 400 PARAM_ERROR 参数错误"},
+		{&outbox.AttemptError{Err: `Post "https://api.mch.weixin.qq.com/v3/taxi-invoice/attendance/punch": dial tcp 1.2.3.4:443: i/o timeout`},
+			"dial tcp 1.2.3.4:443: i/o timeout"},
+		{&outbox.AttemptError{Err: long}, "…" + string([]rune(long)[len(long)-59:])},
+	} {
+		if got := briefError(c.in); got != c.want {
+			t.Errorf("briefError(%+v) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

@@ -134,7 +134,7 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 		oldest = fmt.Sprintf(" (oldest received %s, %s ago)", clockTime(o.OldestPending), age(time.Duration(o.OldestPendingAgeSeconds)*time.Second))
 	}
 	line("outbox", "%d pending%s, %d dead, %d delivered", o.Pending, oldest, o.Dead, o.Delivered)
-	file := fmt.Sprintf("%s, %s of %s", r.OutboxPath, mib(o.FileSize), mib(int64(o.MaxSize)))
+	file := fmt.Sprintf("%s, %s of %s", r.OutboxPath, size(o.FileSize), size(int64(o.MaxSize)))
 	if o.Full {
 		file += ", FULL: new events are refused and the meter re-sends them"
 		hints = append(hints, "the outbox is full: delivery is stuck; see the last error")
@@ -175,5 +175,10 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 	return nil
 }
 
-// mib shows a size in MiB with one decimal.
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+// size shows a byte count in KiB or MiB.
+func size(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KiB", (n+1023)/1024)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}

@@ -73,8 +73,8 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 	case u.NextAttempt.IsZero() || !u.NextAttempt.After(now):
 		line("uploader", "sending event %d", u.HeadID)
 	default:
-		line("uploader", "event %d failed %d time(s) in a row, next attempt %s (%s)", u.HeadID,
-			u.ConsecutiveFailures, ago(u.NextAttempt, now), clockTime(u.NextAttempt))
+		line("uploader", "retrying event %d, next attempt %s (%s); %d failed attempt(s) since the last delivery", u.HeadID,
+			ago(u.NextAttempt, now), clockTime(u.NextAttempt), u.ConsecutiveFailures)
 	}
 	if u.Held != "" {
 		line("", "HELD: %s", u.Held)
