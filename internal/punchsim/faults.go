@@ -19,7 +19,7 @@ const (
 	Forbidden    FaultKind = "forbidden"     // 403 NO_AUTH
 	NotFound     FaultKind = "not_found"     // 404 RESOURCE_NOT_EXISTS
 	Reset        FaultKind = "reset"         // TCP reset, no answer
-	Stall        FaultKind = "stall"         // wait Delay, then answer normally
+	Stall        FaultKind = "stall"         // wait Delay, then answer normally (accepted)
 	Unsigned     FaultKind = "unsigned"      // 204 without Wechatpay-* headers
 	BadSignature FaultKind = "bad_signature" // 204 whose signature does not verify
 	OldTimestamp FaultKind = "old_timestamp" // 204 correctly signed 10 minutes in the past
@@ -35,7 +35,9 @@ type Fault struct {
 	// RetryAfter is the Retry-After header value for RateLimited and
 	// Unavailable, e.g. "3600"; empty sends none.
 	RetryAfter string
-	// Delay is how long Stall waits before answering.
+	// Delay is how long to wait before answering: the whole point of
+	// Stall, and a slow answer for any other kind. A client that gives up
+	// meanwhile gets no answer.
 	Delay time.Duration
 	// Code and Message override the error body's defaults.
 	Code, Message string

@@ -88,20 +88,20 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 
 	f := s.nextFault(x)
 	x.Fault = f.Kind
-	switch f.Kind {
-	case None:
-		s.accept(w, &x)
-	case Stall:
+	if f.Delay > 0 {
 		select {
 		case <-time.After(f.Delay):
-			s.accept(w, &x)
 		case <-r.Context().Done():
-			x.Detail = "client gone during stall"
+			x.Detail = "client gone during delay"
 			panic(http.ErrAbortHandler) // no implicit 200 on the way out
 		case <-s.quitChan():
-			x.Detail = "server stopped during stall"
+			x.Detail = "server stopped during delay"
 			panic(http.ErrAbortHandler)
 		}
+	}
+	switch f.Kind {
+	case None, Stall:
+		s.accept(w, &x)
 	case Reset:
 		x.Detail = "connection reset"
 		reset(w)

@@ -349,3 +349,17 @@ func TestGenerateKeysFiles(t *testing.T) {
 		t.Errorf("LoadKeys = %+v, %v; want %+v", loaded, err, k)
 	}
 }
+
+func TestDelayedError(t *testing.T) {
+	s := newServer(t, Options{})
+	c := newClient(t, s)
+	s.Inject(Fault{Kind: ServerError, Delay: 30 * time.Millisecond})
+	start := time.Now()
+	resp, _, err := c.do(req{})
+	if err != nil || resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("delayed 500: %v %v", resp, err)
+	}
+	if took := time.Since(start); took < 30*time.Millisecond {
+		t.Errorf("answered after %s, before the delay", took)
+	}
+}

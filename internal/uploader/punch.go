@@ -106,6 +106,9 @@ func (c *punchClient) checkRetry(ctx context.Context, resp *http.Response, err e
 	if ctx.Err() != nil {
 		return false, context.Cause(ctx)
 	}
+	if stopping(ctx) {
+		return false, nil // shutting down: finish, do not start another try
+	}
 	if err != nil {
 		var cve *tls.CertificateVerificationError
 		var se *signError

@@ -169,6 +169,8 @@ func (u *Uploader) step(ctx context.Context, forced *bool) time.Duration {
 			return u.storeFailed("set event time", err)
 		}
 		rec.Event.EventTime = t
+	} else if u.health.clockWait {
+		u.clockWait(rec, false) // stamped elsewhere, or a technician moved it
 	}
 	now := u.cfg.Now()
 	if due := u.dueAt(rec, *forced); due.After(now) {
@@ -238,7 +240,7 @@ func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration
 // deliver runs one attempt. Cancelling ctx leaves it ShutdownGrace to
 // finish before it is cut off with ErrAbandoned.
 func (u *Uploader) deliver(ctx context.Context, ev outbox.Event) *DeliveryError {
-	actx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	actx, cancel := context.WithCancelCause(context.WithValue(context.WithoutCancel(ctx), runKey{}, ctx))
 	defer cancel(nil)
 	stop := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(u.cfg.ShutdownGrace, func() { cancel(ErrAbandoned) })
@@ -246,6 +248,17 @@ func (u *Uploader) deliver(ctx context.Context, ev outbox.Event) *DeliveryError 
 	})
 	defer stop()
 	return u.client.send(actx, ev)
+}
+
+// runKey carries Run's context into an attempt, so that the transport
+// starts no new quick retry once shutdown has begun.
+type runKey struct{}
+
+// stopping reports whether Run's context, carried by an attempt's ctx, is
+// done.
+func stopping(ctx context.Context) bool {
+	run, ok := ctx.Value(runKey{}).(context.Context)
+	return ok && run.Err() != nil
 }
 
 // rand returns a uniform float in [0, 1) for jitter.
