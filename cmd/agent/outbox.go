@@ -194,7 +194,7 @@ func attemptError(e *outbox.AttemptError) string {
 		parts = append(parts, strconv.Quote(e.Message))
 	}
 	if e.Err != "" {
-		parts = append(parts, e.Err)
+		parts = append(parts, withoutURL(e.Err))
 	}
 	if e.RequestID != "" {
 		parts = append(parts, "Request-ID "+e.RequestID)

@@ -44,6 +44,12 @@ func cmdOutboxLs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
+	// Delivery is strictly in order: only the oldest pending record is
+	// being tried, the others wait behind it.
+	var head uint64
+	if hs, _, err := s.Outbox.List(outbox.Pending, 0, 1); err == nil && len(hs) > 0 {
+		head = hs[0].ID
+	}
 	shown, cursor := 0, *after
 	for {
 		want := 500
@@ -61,7 +67,7 @@ func cmdOutboxLs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 				}
 			} else {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.State, r.Event.Type,
-					r.Event.DriverLicense, eventTime(r), r.Attempts, progress(r, now), briefError(r.LastError))
+					r.Event.DriverLicense, eventTime(r), r.Attempts, progress(r, head, now), briefError(r.LastError))
 			}
 			cursor = r.ID
 		}
@@ -96,14 +102,17 @@ func eventTime(r outbox.Record) string {
 	return r.Event.EventTime
 }
 
-// progress says where a record is going: the next attempt, or when it
-// was delivered or dead-lettered.
-func progress(r outbox.Record, now time.Time) string {
+// progress says where a record is going: the next attempt, its place
+// behind the head, or when it was delivered or dead-lettered.
+func progress(r outbox.Record, head uint64, now time.Time) string {
 	switch r.State {
 	case outbox.Delivered:
 		return "delivered " + ago(r.DeliveredAt, now)
 	case outbox.Dead:
 		return "dead " + ago(r.DeadAt, now)
+	}
+	if head != 0 && r.ID != head {
+		return "after " + strconv.FormatUint(head, 10)
 	}
 	if r.NextAttempt.IsZero() || !r.NextAttempt.After(now) {
 		return "due now"
@@ -127,12 +136,18 @@ func briefError(e *outbox.AttemptError) string {
 		}
 		return shorten(s, 60)
 	}
-	msg := e.Err
-	if i := strings.Index(msg, `": `); strings.HasPrefix(msg, "Post \"") && i > 0 {
-		msg = msg[i+3:] // the URL is the same for every event
-	}
+	msg := withoutURL(e.Err)
 	if r := []rune(msg); len(r) > 60 {
 		msg = "…" + string(r[len(r)-59:])
+	}
+	return msg
+}
+
+// withoutURL drops the `Post "https://…": ` that starts a network error:
+// the URL is the same for every event.
+func withoutURL(msg string) string {
+	if i := strings.Index(msg, `": `); strings.HasPrefix(msg, "Post \"") && i > 0 {
+		return msg[i+3:]
 	}
 	return msg
 }

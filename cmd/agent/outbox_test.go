@@ -130,7 +130,7 @@ func TestOutboxLsText(t *testing.T) {
 			{"2", "delivered", admintest.LicenceA, ""},
 			{"3", "dead", admintest.LicenceB, "HTTP 400 PARAM_ERROR " + admintest.DeadMessage},
 			{"4", "pending", admintest.LicenceC, "HTTP 503 SYSTEM_ERROR"},
-			{"5", "pending", admintest.LicenceC, ""},
+			{"5", "pending", admintest.LicenceC, "after 4"},
 		} {
 			row := ls[i+1]
 			f := strings.Fields(row)
