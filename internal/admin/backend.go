@@ -17,6 +17,11 @@ type Backend interface {
 	Status(ctx context.Context) (Status, error)
 	// Outbox is the daemon's open outbox.
 	Outbox() OutboxStore
+	// Requeued is called after a technician moved dead records back to
+	// pending through the socket: the uploader should look at the head
+	// now (a retried record may be older than the one it is waiting on)
+	// rather than at its next scheduled attempt.
+	Requeued()
 }
 
 // OutboxStore is the part of *outbox.Outbox the technician uses. The

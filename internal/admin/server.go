@@ -167,6 +167,7 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.b.Requeued()
 	s.audit(r, "technician moved a dead record back to pending", "id", id)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -186,6 +187,9 @@ func (s *server) purge(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) retryAllDead(w http.ResponseWriter, r *http.Request) {
 	n, err := s.b.Outbox().RetryAllDead()
+	if n > 0 {
+		s.b.Requeued() // some moved even if a later batch failed
+	}
 	if err != nil {
 		writeError(w, err)
 		return

@@ -45,9 +45,10 @@ func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(
 // daemon is a daemon-like server in the test: a real outbox file behind
 // the fake backend, served on a real socket.
 type daemon struct {
-	ob   *outbox.Outbox
-	sock string
-	logs *logBuffer
+	ob      *outbox.Outbox
+	sock    string
+	logs    *logBuffer
+	backend *admintest.Backend
 }
 
 func startDaemon(t *testing.T, status func(context.Context) (admin.Status, error)) *daemon {
@@ -56,8 +57,9 @@ func startDaemon(t *testing.T, status func(context.Context) (admin.Status, error
 	ob := admintest.OpenOutbox(t, path)
 	admintest.Fill(t, ob)
 	logs := &logBuffer{}
-	sock := admintest.Serve(t, &admintest.Backend{Store: ob, StatusFunc: status}, logs.logger())
-	return &daemon{ob: ob, sock: sock, logs: logs}
+	b := &admintest.Backend{Store: ob, StatusFunc: status}
+	sock := admintest.Serve(t, b, logs.logger())
+	return &daemon{ob: ob, sock: sock, logs: logs, backend: b}
 }
 
 // sameJSON compares values by their JSON form (what crosses the socket).
@@ -152,9 +154,15 @@ func TestClientChangesThroughTheSocket(t *testing.T) {
 	if err := remote.Purge(admintest.IDDeliveredIn); !errors.Is(err, outbox.ErrNotDead) {
 		t.Fatalf("Purge of a delivered record: %v, want ErrNotDead", err)
 	}
+	if d.backend.RequeuedCalls() != 0 {
+		t.Fatalf("refused retries told the daemon %d time(s) that records were requeued", d.backend.RequeuedCalls())
+	}
 	must(t, remote.Retry(admintest.IDDead))
 	if r, _ := d.ob.Get(admintest.IDDead); r.State != outbox.Pending {
 		t.Fatalf("after Retry the record is %s", r.State)
+	}
+	if d.backend.RequeuedCalls() != 1 {
+		t.Errorf("after a retry the daemon was told %d time(s) to look at the head", d.backend.RequeuedCalls())
 	}
 	if !strings.Contains(d.logs.String(), "technician moved a dead record back to pending") ||
 		!strings.Contains(d.logs.String(), "peer_uid=0") {
@@ -168,8 +176,8 @@ func TestClientChangesThroughTheSocket(t *testing.T) {
 	dl(admintest.IDDead)
 	dl(admintest.IDRetrying)
 	n, err := remote.RetryAllDead()
-	if err != nil || n != 2 {
-		t.Fatalf("RetryAllDead = %d, %v; want 2", n, err)
+	if err != nil || n != 2 || d.backend.RequeuedCalls() != 2 {
+		t.Fatalf("RetryAllDead = %d, %v (requeued calls %d); want 2 (2)", n, err, d.backend.RequeuedCalls())
 	}
 	dl(admintest.IDDead)
 	dl(admintest.IDRetrying)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,6 +123,8 @@ func Fill(t testing.TB, ob *outbox.Outbox) {
 type Backend struct {
 	Store      admin.OutboxStore
 	StatusFunc func(ctx context.Context) (admin.Status, error)
+
+	requeued atomic.Int64
 }
 
 var _ admin.Backend = (*Backend)(nil)
@@ -145,6 +148,12 @@ func (b *Backend) Status(ctx context.Context) (admin.Status, error) {
 
 // Outbox returns the store.
 func (b *Backend) Outbox() admin.OutboxStore { return b.Store }
+
+// Requeued counts the calls, as a daemon would wake its uploader.
+func (b *Backend) Requeued() { b.requeued.Add(1) }
+
+// RequeuedCalls is how many times Requeued was called.
+func (b *Backend) RequeuedCalls() int { return int(b.requeued.Load()) }
 
 // Serve runs the admin server for b on a real unix socket (made with
 // admin.Listen, mode 0660) in a new short-named temporary directory, and
