@@ -21,13 +21,13 @@
 # stamped with -ldflags -X: version (git describe, or VERSION), commit, and the
 # commit's time in UTC as build time, so the same commit and Go toolchain give
 # the same bytes. The .debs take all their timestamps from SOURCE_DATE_EPOCH,
-# the commit time. Unless --no-verify is given, everything is built a second
-# time from a copy of the source tree at another path and compared byte for
-# byte; any difference fails the build.
+# the commit time. The build reads a snapshot of the working tree (tracked
+# and untracked files, not ignored ones). Unless --no-verify is given,
+# everything is built a second time from a copy of that snapshot at another
+# path and compared byte for byte; any difference fails the build.
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
-root=$PWD
 
 out=dist
 verify=1
@@ -123,7 +123,17 @@ build_all() {
 
 rm -f "$out"/taxi-agent_* "$out"/SHA256SUMS
 echo "cross-build: $VERSION (commit $commit, built $build_time) into $out" >&2
-build_all "$root" "$out"
+
+# Build from a snapshot of the tree as it is now (tracked and untracked files,
+# not ignored ones), so that every target sees the same sources even if
+# someone edits the checkout meanwhile.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/a/taxi-agent" "$tmp/b/second/taxi-agent" "$tmp/b/out"
+git ls-files -z --cached --others --exclude-standard |
+	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+	tar --null -T - -cf - | tar -xf - -C "$tmp/a/taxi-agent"
+build_all "$tmp/a/taxi-agent" "$out"
 
 printf '%-48s %10s %8s\n' FILE BYTES MIB
 for f in "$out"/taxi-agent_*; do
@@ -132,22 +142,17 @@ for f in "$out"/taxi-agent_*; do
 done
 
 if [ "$verify" = 1 ]; then
-	tmp=$(mktemp -d)
-	trap 'rm -rf "$tmp"' EXIT
-	# The tree as it is now (tracked and untracked, not ignored), at a
-	# different path: -trimpath must keep the path out of the binary.
-	git ls-files -z --cached --others --exclude-standard |
-		while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-		tar --null -T - -cf - | (mkdir "$tmp/src" && tar -xf - -C "$tmp/src")
-	mkdir "$tmp/out"
-	build_all "$tmp/src" "$tmp/out"
+	# The same snapshot at a different path: -trimpath must keep the path
+	# out of the binaries.
+	cp -a "$tmp/a/taxi-agent/." "$tmp/b/second/taxi-agent/"
+	build_all "$tmp/b/second/taxi-agent" "$tmp/b/out"
 	differ=0
-	for f in "$tmp"/out/*; do
+	for f in "$tmp"/b/out/*; do
 		cmp -s "$f" "$out/$(basename "$f")" || differ=1
 	done
 	if [ "$differ" = 1 ]; then
 		echo "cross-build: NOT reproducible: a second build from another path differs:" >&2
-		diff "$out/SHA256SUMS" "$tmp/out/SHA256SUMS" >&2 || true
+		diff "$out/SHA256SUMS" "$tmp/b/out/SHA256SUMS" >&2 || true
 		exit 1
 	fi
 	echo "cross-build: reproducible: a second build from another path is byte-identical" >&2

@@ -129,7 +129,7 @@ func TestStamp(t *testing.T) {
 		t.Errorf("version build_time %q, want the commit time %q", info.BuildTime, buildTime)
 	}
 	wantVersion := "v0.0.0-" // no release tag yet: v0.0.0-<commits>-g<hash>
-	if described, err := exec.Command("git", "-C", repoRoot(t), "describe", "--tags", "--match", "v[0-9]*", "--dirty").Output(); err == nil {
+	if described, err := exec.Command("git", "-C", sourceDir(t), "describe", "--tags", "--match", "v[0-9]*", "--dirty").Output(); err == nil {
 		wantVersion = strings.TrimSpace(string(described))
 	}
 	if !strings.HasPrefix(info.Version, wantVersion) {
@@ -177,12 +177,12 @@ func TestSHA256SUMS(t *testing.T) {
 	}
 }
 
-// TestReproducible builds everything a second time, apart from the script's
-// own check, and compares the bytes.
+// TestReproducible builds everything a second time from the same snapshot,
+// apart from the script's own check, and compares the bytes.
 func TestReproducible(t *testing.T) {
 	dist := crossBuild(t)
 	again := t.TempDir()
-	if out, err := runScript(repoRoot(t), nil, "--no-verify", "-o", again); err != nil {
+	if out, err := runScript(sourceDir(t), nil, "--no-verify", "-o", again); err != nil {
 		t.Fatalf("second cross-build: %v\n%s", err, out)
 	}
 	first, second := builtFiles(t, dist), builtFiles(t, again)
@@ -211,7 +211,7 @@ func TestReproducible(t *testing.T) {
 func TestArmv7SizeLimit(t *testing.T) {
 	crossBuild(t) // warm cache; and the limit check is meaningless if building fails
 	dir := t.TempDir()
-	out, err := runScript(repoRoot(t), []string{"ARMV7_MAX_BYTES=1000"}, "--no-verify", "--no-deb", "-o", dir)
+	out, err := runScript(sourceDir(t), []string{"ARMV7_MAX_BYTES=1000"}, "--no-verify", "--no-deb", "-o", dir)
 	if err == nil {
 		t.Fatalf("cross-build.sh succeeded with a 1000-byte limit:\n%s", out)
 	}

@@ -71,7 +71,7 @@ func TestDebControl(t *testing.T) {
 func TestDebContents(t *testing.T) {
 	requireTool(t, "dpkg-deb", "dpkg")
 	dist := crossBuild(t)
-	root := repoRoot(t)
+	root := sourceDir(t)
 	for _, d := range debs {
 		t.Run(d.arch, func(t *testing.T) {
 			deb := debPath(t, dist, d.arch)

@@ -37,9 +37,11 @@ var debs = []struct {
 	{"amd64", "taxi-agent_linux_amd64"},
 }
 
-// shared is the one full cross-build the tests inspect, made on first use.
+// shared is the source snapshot and the one full cross-build of it that the
+// tests inspect, made on first use.
 var shared struct {
 	once sync.Once
+	src  string // snapshot of the checkout
 	dir  string // output directory
 	out  string // the script's stdout and stderr
 	err  error
@@ -77,7 +79,8 @@ func requireTool(tb testing.TB, name, debianPackage string) {
 }
 
 // crossBuild returns the directory of the shared cross-build, running
-// scripts/cross-build.sh (with its own reproducibility check) the first time.
+// scripts/cross-build.sh (with its own reproducibility check) on a snapshot
+// of the checkout the first time.
 func crossBuild(tb testing.TB) string {
 	tb.Helper()
 	requireTool(tb, "git", "git")
@@ -88,31 +91,93 @@ func crossBuild(tb testing.TB) string {
 			shared.err = err
 			return
 		}
+		shared.src = filepath.Join(tempRoot, "src")
+		if shared.err = snapshot(repoRoot(tb), shared.src); shared.err != nil {
+			return
+		}
 		shared.dir = filepath.Join(tempRoot, "dist")
-		shared.out, shared.err = runScript(repoRoot(tb), nil, "-o", shared.dir)
+		shared.out, shared.err = runScript(shared.src, nil, "-o", shared.dir)
 	})
 	if shared.err != nil {
-		tb.Fatalf("scripts/cross-build.sh: %v\n%s", shared.err, shared.out)
+		tb.Fatalf("cross-build: %v\n%s", shared.err, shared.out)
 	}
 	return shared.dir
 }
 
-// runScript runs scripts/cross-build.sh from root with extra environment
-// and returns its combined output.
-func runScript(root string, env []string, args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(root, "scripts", "cross-build.sh"), args...)
+// sourceDir is the snapshot the shared cross-build was made from.
+func sourceDir(tb testing.TB) string {
+	tb.Helper()
+	crossBuild(tb)
+	return shared.src
+}
+
+// snapshot makes dst a private copy of the checkout at root: a clone of its
+// HEAD with the working tree's files (tracked and untracked, not ignored)
+// copied over. Every test then sees one source, even while others edit the
+// shared checkout.
+func snapshot(root, dst string) error {
+	if out, err := exec.Command("git", "clone", "--quiet", "--shared", root, dst).CombinedOutput(); err != nil {
+		return fmt.Errorf("clone %s: %v\n%s", root, err, out)
+	}
+	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0")
+	list, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("list files: %w", err)
+	}
+	// Start from nothing but .git: a file deleted in the checkout must not
+	// come back from HEAD.
+	entries, err := os.ReadDir(dst)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() != ".git" {
+			if err := os.RemoveAll(filepath.Join(dst, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range strings.Split(strings.TrimRight(string(list), "\x00"), "\x00") {
+		target := filepath.Join(dst, name)
+		fi, err := os.Stat(filepath.Join(root, name))
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // deleted but still in the index: cross-build.sh skips it too
+		}
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, data, fi.Mode().Perm()); err != nil {
+			return err
+		}
+		if err := os.Chmod(target, fi.Mode().Perm()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runScript runs scripts/cross-build.sh of the tree at src with extra
+// environment and returns its combined output.
+func runScript(src string, env []string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(src, "scripts", "cross-build.sh"), args...)
+	cmd.Dir = src
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
-// git runs a git command in the repository and returns its trimmed output.
+// git runs a git command in the snapshot and returns its trimmed output.
 func git(tb testing.TB, args ...string) string {
 	tb.Helper()
 	cmd := exec.Command("git", args...)
-	cmd.Dir = repoRoot(tb)
-	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "TZ=UTC")
+	cmd.Dir = sourceDir(tb)
+	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0")
 	out, err := cmd.Output()
 	if err != nil {
 		tb.Fatalf("git %s: %v", strings.Join(args, " "), err)
