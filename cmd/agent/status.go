@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"taxi-agent/internal/admin"
+	"taxi-agent/internal/meter"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/uploader"
+	"taxi-agent/internal/version"
 )
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -43,7 +46,9 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Outbox:                  st.Outbox, OutboxPath: cfg.Outbox.Path,
 	}
 	if s.Daemon != nil {
-		rep.Status = &st
+		rep.status = &st
+		rep.Version, rep.StartedAt, rep.Uptime, rep.Clock = &st.Version, &st.StartedAt, &st.Uptime, &st.Clock
+		rep.Meter, rep.Uploader, rep.Connectivity, rep.Quarantined = &st.Meter, &st.Uploader, st.Connectivity, st.Quarantined
 	} else {
 		rep.Daemon.Error = s.NoDaemon.Error()
 	}
@@ -66,7 +71,18 @@ type statusReport struct {
 	Daemon                  daemonState  `json:"daemon"`
 	OutboxPath              string       `json:"outbox_path"`
 	Outbox                  outbox.Stats `json:"outbox"`
-	*admin.Status                        // the daemon's view: version, uptime, meter, uploader, clock…
+
+	// The daemon's view, when it runs.
+	Version      *version.Info      `json:"version,omitempty"`
+	StartedAt    *time.Time         `json:"started_at,omitempty"`
+	Uptime       *admin.Duration    `json:"uptime_seconds,omitempty"`
+	Clock        *admin.ClockStatus `json:"clock,omitempty"`
+	Meter        *meter.LinkStats   `json:"meter,omitempty"`
+	Uploader     *uploader.Status   `json:"uploader,omitempty"`
+	Connectivity json.RawMessage    `json:"connectivity,omitempty"`
+	Quarantined  string             `json:"quarantined,omitempty"`
+
+	status *admin.Status // the same, for the text form
 }
 
 // daemonState says whether the daemon answered.
@@ -77,35 +93,6 @@ type daemonState struct {
 	Error   string `json:"error,omitempty"` // why it is taken as not running
 }
 
-// MarshalJSON keeps the top-level outbox fields from being shadowed by the
-// embedded status's own Outbox.
-func (r statusReport) MarshalJSON() ([]byte, error) {
-	type plain statusReport
-	top, err := json.Marshal(plain{Pending: r.Pending, Dead: r.Dead, Delivered: r.Delivered,
-		OldestPendingAgeSeconds: r.OldestPendingAgeSeconds, Daemon: r.Daemon, OutboxPath: r.OutboxPath, Outbox: r.Outbox})
-	if err != nil || r.Status == nil {
-		return top, err
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(top, &m); err != nil {
-		return nil, err
-	}
-	rest, err := json.Marshal(r.Status)
-	if err != nil {
-		return nil, err
-	}
-	var extra map[string]json.RawMessage
-	if err := json.Unmarshal(rest, &extra); err != nil {
-		return nil, err
-	}
-	for k, v := range extra {
-		if _, taken := m[k]; !taken {
-			m[k] = v
-		}
-	}
-	return json.Marshal(m)
-}
-
 // printStatus writes the status for a technician: one section per part,
 // then hints for what looks wrong.
 func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) error {
@@ -113,7 +100,7 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 	line := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
 	var hints []string
 
-	if st := r.Status; st != nil {
+	if st := r.status; st != nil {
 		line("daemon", "running, pid %d, %s, up %s (since %s)", r.Daemon.PID, st.Version.Version,
 			age(time.Duration(st.Uptime)), clockTime(st.StartedAt))
 		clock := "trusted"
@@ -151,10 +138,13 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 		last = clockTime(o.LastDelivered) + " (" + ago(o.LastDelivered, now) + ")"
 	}
 	line("delivered", "last %s", last)
-	if r.Status != nil {
-		hints = append(hints, uploaderSection(line, r.Status, now)...)
-		if len(r.Status.Connectivity) > 0 && string(r.Status.Connectivity) != "null" {
-			line("network", "%s", r.Status.Connectivity)
+	if st := r.status; st != nil {
+		hints = append(hints, uploaderSection(line, st, now)...)
+		if len(st.Connectivity) > 0 && string(st.Connectivity) != "null" {
+			line("network", "%s", st.Connectivity)
+		}
+		if st.Quarantined != "" && st.Quarantined != r.Outbox.Quarantined {
+			line("", "at start: %s", st.Quarantined)
 		}
 	}
 	if o.Dead > 0 {
