@@ -135,10 +135,10 @@ git ls-files -z --cached --others --exclude-standard |
 	tar --null -T - -cf - | tar -xf - -C "$tmp/a/taxi-agent"
 build_all "$tmp/a/taxi-agent" "$out"
 
-printf '%-48s %10s %8s\n' FILE BYTES MIB
+printf '%-56s %10s %8s\n' FILE BYTES MIB
 for f in "$out"/taxi-agent_*; do
 	size=$(stat -c %s "$f")
-	printf '%-48s %10d %8s\n' "$(basename "$f")" "$size" "$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')"
+	printf '%-56s %10d %8s\n' "$(basename "$f")" "$size" "$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')"
 done
 
 if [ "$verify" = 1 ]; then
