@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"syscall"
 	"time"
 
 	"taxi-agent/internal/admin"
@@ -71,7 +72,7 @@ func cmdMeterMonitor(ctx context.Context, args []string, stdout, stderr io.Write
 // portError explains why the meter port could not be opened.
 func portError(ctx context.Context, device, socket string, err error) error {
 	switch {
-	case errors.Is(err, meter.ErrPortBusy):
+	case errors.Is(err, meter.ErrPortBusy), errors.Is(err, syscall.EBUSY): // EBUSY: TIOCEXCL, held exclusively
 		if pid, perr := admin.Dial(socket).Ping(ctx); perr == nil {
 			return fmt.Errorf("meter port %s is held by the running agent (pid %d): stop it first with 'systemctl stop taxi-agent', and start it again afterwards", device, pid)
 		}

@@ -206,6 +206,18 @@ func TestMeterMonitorPortBusy(t *testing.T) {
 		t.Fatalf("monitor on a busy port: %v\nwant %q", err, want)
 	}
 
+	// A user who is not root cannot even open a port held exclusively
+	// (TIOCEXCL): the kernel says EBUSY, the monitor says busy.
+	if os.Geteuid() == 0 {
+		if err := os.Chown(r.pty.Path, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		stderr, code := runAs(t, 65534, 65534, "meter", "monitor", "-config", r.config)
+		if code != 1 || !strings.HasPrefix(stderr, "agent: "+want) {
+			t.Errorf("monitor as nobody on a busy port: exit %d %q\nwant %q", code, stderr, want)
+		}
+	}
+
 	// With the daemon answering on its socket, the monitor names it.
 	ob := admintest.OpenOutbox(t, filepath.Join(t.TempDir(), "outbox.db"))
 	admintest.ServeAt(t, r.socket, &admintest.Backend{Store: ob}, nil)
@@ -222,5 +234,22 @@ func TestMeterUsage(t *testing.T) {
 	}
 	if _, _, err := cli(t, "meter", "watch"); !errors.Is(err, errUsage) {
 		t.Errorf("agent meter watch: %v", err)
+	}
+}
+
+// TestMeterMonitorPermission: serial ports belong to group dialout.
+func TestMeterMonitorPermission(t *testing.T) {
+	admintest.RequireRoot(t)
+	r := newMonitorRig(t, time.Second)
+	if err := os.Chown(r.pty.Path, 0, 20); err != nil { // root:dialout
+		t.Fatal(err)
+	}
+	if err := os.Chmod(r.pty.Path, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	stderr, code := runAs(t, 65534, 65534, "meter", "monitor", "-config", r.config)
+	want := "agent: permission denied on " + r.pty.Path + ": run as root or a member of group dialout\n"
+	if code != 1 || stderr != want {
+		t.Errorf("monitor as nobody: exit %d %q\nwant %q", code, stderr, want)
 	}
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,6 +55,9 @@ func cmdOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // agent's group cannot read and these commands do not use.
 func loadToolConfig(path string) (config.Config, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return config.Config{}, admin.PermissionDenied(path, err)
+	}
 	if err != nil {
 		return config.Config{}, config.Problems{{Key: "config", Msg: err.Error()}}
 	}

@@ -383,6 +383,18 @@ func TestWrongUser(t *testing.T) {
 			t.Errorf("%s daemon, status as nobody: exit %d\n%s\nwant %s", e.name, code, stderr, want)
 		}
 		if !running {
+			// A config only the agent's group may read.
+			if err := os.Chmod(e.config, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			stderr, code = runAs(t, 65534, 65534, "status", "-config", e.config)
+			want = "agent: permission denied on " + e.config + ": run as root or a member of group root\n"
+			if code != 1 || stderr != want {
+				t.Errorf("status as nobody with a 0640 config: exit %d\n%s\nwant %s", code, stderr, want)
+			}
+			if err := os.Chmod(e.config, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			// In the file's group but not its owner: the file is 0600.
 			stderr, code = runAs(t, 65534, 0, "outbox", "ls", "-config", e.config)
 			want = "agent: daemon not running (no answer on " + e.socket + ") and permission denied on " + e.outbox +

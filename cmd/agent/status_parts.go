@@ -78,7 +78,7 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 	}
 	if u.Held != "" {
 		line("", "HELD: %s", u.Held)
-		hints = append(hints, "WeChat Pay refuses every event ("+u.Held+"): nothing is lost, but nothing goes out until it is fixed")
+		hints = append(hints, "WeChat Pay refuses every event (HELD above): events are kept; fix the cause and they go out at the next attempt")
 	}
 	if e := u.LastError; e != nil {
 		line("last error", "%s (%s) on event %d, %s: %s", clockTime(e.At), ago(e.At, now), e.EventID, e.Kind, attemptError(&e.AttemptError))
