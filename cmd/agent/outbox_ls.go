@@ -50,7 +50,7 @@ func cmdOutboxLs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if hs, _, err := s.Outbox.List(outbox.Pending, 0, 1); err == nil && len(hs) > 0 {
 		head = hs[0].ID
 	}
-	shown, cursor := 0, *after
+	shown, cursor, more := 0, *after, false
 	for {
 		want := 500
 		if *limit > 0 {
@@ -73,25 +73,28 @@ func cmdOutboxLs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		shown += len(recs)
 		if next == 0 || *limit > 0 && shown >= *limit {
-			if next != 0 {
-				fmt.Fprintf(stderr, "(more records: 'agent outbox ls -after %d' for the next page, -limit 0 for all)\n", cursor)
-			}
+			more = next != 0
 			break
 		}
 		cursor = next
 	}
-	if *asJSON {
-		return nil
-	}
-	if shown == 0 {
+	switch {
+	case *asJSON:
+	case shown == 0:
 		what := "records"
 		if state != "" {
 			what = string(state) + " records"
 		}
 		fmt.Fprintf(stdout, "no %s\n", what)
-		return nil
+	default:
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	if more {
+		fmt.Fprintf(stderr, "(more records: 'agent outbox ls -after %d' for the next page, -limit 0 for all)\n", cursor)
+	}
+	return nil
 }
 
 // eventTime is the record's event time, or why there is none yet.

@@ -33,6 +33,9 @@ type recordJSON struct {
 }
 
 func recordView(r outbox.Record) recordJSON {
+	if r.State != outbox.Pending {
+		r.NextAttempt = time.Time{} // a leftover of its pending days
+	}
 	return recordJSON{
 		ID: r.ID, State: r.State, EventType: r.Event.Type, DriverLicense: r.Event.DriverLicense,
 		PlateNumber: r.Event.PlateNumber, RegionID: r.Event.RegionID, EventTime: r.Event.EventTime,
@@ -59,6 +62,9 @@ var csvHeader = []string{
 }
 
 func csvRow(r outbox.Record) []string {
+	if r.State != outbox.Pending {
+		r.NextAttempt = time.Time{}
+	}
 	e := r.LastError
 	if e == nil {
 		e = &outbox.AttemptError{}

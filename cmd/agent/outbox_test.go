@@ -62,7 +62,7 @@ func newEnv(t *testing.T, running bool) *agentEnv {
 	}
 	e.config = filepath.Join(dir, "agent.toml")
 	body := fmt.Sprintf("[vehicle]\nplate_number = %q\nregion_id = 440300\n[meter]\ndevice = \"/dev/ttyS1\"\n"+
-		"[outbox]\npath = %q\n[admin]\nsocket = %q\n", admintest.Plate, e.outbox, e.socket)
+		"[outbox]\npath = %q\nmax_size_mib = 8\n[admin]\nsocket = %q\n", admintest.Plate, e.outbox, e.socket)
 	if err := os.WriteFile(e.config, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

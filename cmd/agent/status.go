@@ -30,7 +30,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	s, err := admin.Connect(ctx, cfg.Admin.Socket, cfg.Outbox.Path, outbox.Options{ReadOnly: true})
+	s, err := admin.Connect(ctx, cfg.Admin.Socket, cfg.Outbox.Path, outbox.Options{ReadOnly: true, MaxSize: cfg.Outbox.MaxSizeMiB << 20})
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 		line("clock", "%s, now %s", clock, clockTime(st.Clock.Now))
 		hints = append(hints, meterSection(line, st, now)...)
 	} else {
-		line("daemon", "NOT RUNNING: %s", r.Daemon.Error)
+		line("daemon", "NOT RUNNING (no answer on %s); the outbox below is read from its file", r.Daemon.Socket)
 		hints = append(hints, "start it with 'systemctl start taxi-agent' (logs: 'journalctl -u taxi-agent')")
 	}
 
