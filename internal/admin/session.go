@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"taxi-agent/internal/outbox"
@@ -72,9 +73,10 @@ func fileError(noDaemon error, path string, err error) error {
 	case isPermission(err):
 		return fmt.Errorf("%w and %w", noDaemon, permissionError(path, err))
 	case errors.As(err, &locked) && locked.PID > 0:
-		return fmt.Errorf("%w and %s is locked by pid %d: %w", noDaemon, path, locked.PID, outbox.ErrLocked)
+		return &explained{fmt.Sprintf("%v and %s is locked by pid %d%s", noDaemon, path, locked.PID, processName(locked.PID)),
+			[]error{noDaemon, err}}
 	case errors.Is(err, outbox.ErrLocked):
-		return fmt.Errorf("%w and %s is locked by another process: %w", noDaemon, path, outbox.ErrLocked)
+		return &explained{fmt.Sprintf("%v and %s is locked by another process", noDaemon, path), []error{noDaemon, err}}
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w and there is no outbox at %s (has the agent run with this config?): %w",
 			noDaemon, path, fs.ErrNotExist)
@@ -104,4 +106,23 @@ func (s *Session) Close() error {
 		return s.local.Close()
 	}
 	return nil
+}
+
+// explained is an error whose message says it all, wrapping the errors it
+// explains for errors.Is.
+type explained struct {
+	msg  string
+	errs []error
+}
+
+func (e *explained) Error() string   { return e.msg }
+func (e *explained) Unwrap() []error { return e.errs }
+
+// processName is " (name)" for a pid, from /proc, or "".
+func processName(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return ""
+	}
+	return " (" + strings.TrimSpace(string(b)) + ")"
 }

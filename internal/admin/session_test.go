@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,8 +61,9 @@ func TestConnectSaysWhyNeitherAnswers(t *testing.T) {
 		path := admintest.NewOutbox(t)
 		pid := admintest.HoldLock(t, path)
 		_, err := admin.Connect(ctx, sock, path, outbox.Options{ReadOnly: true})
-		want := fmt.Sprintf("daemon not running (no answer on %s) and %s is locked by pid %d", sock, path, pid)
-		if err == nil || !strings.HasPrefix(err.Error(), want) {
+		want := fmt.Sprintf("daemon not running (no answer on %s) and %s is locked by pid %d (%s)", sock, path, pid,
+			filepath.Base(os.Args[0])[:min(15, len(filepath.Base(os.Args[0])))])
+		if err == nil || err.Error() != want {
 			t.Fatalf("locked file: %v\nwant %q", err, want)
 		}
 		if !errors.Is(err, outbox.ErrLocked) || !errors.Is(err, admin.ErrNoDaemon) {
