@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"taxi-agent/internal/config"
+	"taxi-agent/internal/daemon"
+)
+
+func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlagSet("run", "-config FILE", stderr)
+	path := fs.String("config", defaultConfigPath, "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	watchdog, _ := sddaemon.SdWatchdogEnabled(false)
+	return daemon.Run(ctx, daemon.Options{
+		Config:           cfg,
+		Logger:           newLogger(cfg.Log, stderr),
+		Notify:           func(state string) { sddaemon.SdNotify(false, state) },
+		WatchdogInterval: watchdog / 2,
+	})
+}
+
+// newLogger builds the daemon's slog logger; journald takes stderr.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	if w == os.Stderr && os.Getenv("JOURNAL_STREAM") != "" {
+		// journald stamps each line itself.
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

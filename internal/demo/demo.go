@@ -1,0 +1,199 @@
+// Package demo runs the whole agent on one machine with no hardware, keys
+// or network: a simulated taximeter on a pseudo-terminal, throwaway keys and
+// a signature-checking fake of WeChat Pay on loopback, around the real
+// pipeline of package daemon. It tells what happens in plain words and
+// checks the outcome.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"taxi-agent/internal/config"
+	"taxi-agent/internal/daemon"
+	"taxi-agent/internal/meter"
+	"taxi-agent/internal/metersim"
+	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/redact"
+)
+
+// Options tune a demo run.
+type Options struct {
+	Out     io.Writer    // the story
+	Logs    *slog.Logger // the daemon's own logs; nil discards them
+	Dir     string       // work directory; "" makes a temporary one
+	Offline time.Duration
+}
+
+// Summary is what the demo counted at the end.
+type Summary struct {
+	MeterEvents   int // sign-ins and sign-outs the meter reported
+	MeterSends    int // frames the meter sent for them, re-sends included
+	Stored        uint64
+	Delivered     uint64
+	DeadLettered  uint64
+	Retries       uint64
+	Unverified    uint64
+	Accepted      int // punches the fake endpoint accepted
+	OutOfOrder    int
+	ForgedRefused bool
+}
+
+// Run plays the scenario and returns an error if the outcome is wrong.
+func Run(ctx context.Context, o Options) (Summary, error) {
+	if o.Offline == 0 {
+		o.Offline = 4 * time.Second
+	}
+	if o.Logs == nil {
+		o.Logs = slog.New(slog.DiscardHandler)
+	}
+	dir := o.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "taxi-agent-demo-")
+		if err != nil {
+			return Summary{}, fmt.Errorf("make demo directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	s := &scenario{out: o.Out, start: time.Now(), offlineFor: o.Offline}
+
+	keys, err := punchsim.GenerateKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		return Summary{}, fmt.Errorf("generate keys: %w", err)
+	}
+	s.say("setup", "throwaway merchant key, WeChat Pay public key and TLS CA written to %s", filepath.Join(dir, "keys"))
+	srv, err := punchsim.New(keys, punchsim.Options{OnExchange: s.exchange})
+	if err != nil {
+		return Summary{}, fmt.Errorf("start fake endpoint: %w", err)
+	}
+	defer srv.Close()
+	s.say("setup", "fake WeChat Pay punch endpoint on %s (checks every signature with crypto/rsa)", srv.URL())
+
+	pty, err := metersim.OpenPTY()
+	if err != nil {
+		return Summary{}, fmt.Errorf("open pseudo-terminal: %w", err)
+	}
+	defer pty.Close()
+	s.say("setup", "simulated taximeter on %s (9600 8N1, JT/T 905.2 frames)", pty.Path)
+
+	cfg := configFor(dir, keys, srv.URL(), pty.Path)
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, fmt.Errorf("demo config: %w", err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	ready := make(chan *daemon.Daemon, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(runCtx, daemon.Options{
+			Config: cfg,
+			Logger: o.Logs,
+			OpenPort: func() (io.ReadWriteCloser, error) {
+				return meter.OpenSerial(meter.PortConfig{Device: pty.Path})
+			},
+			Ready: func(d *daemon.Daemon) { ready <- d },
+		})
+	}()
+	var d *daemon.Daemon
+	select {
+	case d = <-ready:
+	case err := <-done:
+		return Summary{}, fmt.Errorf("agent did not start: %w", err)
+	}
+	s.say("agent", "started: outbox %s, delivering to %s", cfg.Outbox.Path, cfg.WeChatPay.BaseURL)
+
+	m := metersim.New(pty.Master, metersim.Options{AnswerTimeout: 500 * time.Millisecond})
+	sum, playErr := s.play(ctx, m, srv, d)
+	stop()
+	runErr := <-done
+	m.Close()
+	if runErr != nil {
+		return sum, fmt.Errorf("agent stopped with an error: %w", runErr)
+	}
+	s.say("agent", "stopped cleanly (outbox closed)")
+	if playErr != nil {
+		return sum, playErr
+	}
+	return sum, s.check(sum)
+}
+
+func configFor(dir string, keys punchsim.Keys, url, device string) config.Config {
+	cfg := config.Default()
+	cfg.Vehicle = config.Vehicle{PlateNumber: "粤B12345", RegionID: 440300}
+	cfg.Meter.Device = device
+	cfg.Outbox.Path = filepath.Join(dir, "outbox.db")
+	cfg.WeChatPay = config.WeChatPay{
+		BaseURL: url, MchID: keys.MchID, MerchantSerialNo: keys.MerchantSerialNo,
+		PrivateKeyFile: keys.PrivateKeyFile, PublicKeyID: keys.PublicKeyID,
+		PublicKeyFile: keys.PublicKeyFile, CAFile: keys.CAFile,
+	}
+	// Short waits so the story fits in twenty seconds; a terminal uses 1s–5m.
+	cfg.Uploader.BackoffMin = 250 * time.Millisecond
+	cfg.Uploader.BackoffMax = 1500 * time.Millisecond
+	cfg.Admin.Socket = filepath.Join(dir, "admin.sock")
+	return cfg
+}
+
+// scenario prints the story and remembers what the fake endpoint saw.
+type scenario struct {
+	out        io.Writer
+	start      time.Time
+	offlineFor time.Duration
+	mu         sync.Mutex
+}
+
+func (s *scenario) say(who, format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.out, "%5.1fs  %-8s %s\n", time.Since(s.start).Seconds(), who, fmt.Sprintf(format, args...))
+}
+
+func (s *scenario) exchange(x punchsim.Exchange) {
+	what := "request"
+	if x.Punch != nil {
+		what = fmt.Sprintf("%s for driver %s at %s", x.Punch.EventType, redact.Licence(x.Punch.DriverLicense), x.Punch.EventTime)
+	}
+	switch {
+	case x.Accepted:
+		s.say("wechat", "accepted %s (signed 204)", what)
+	case x.Rejection != "":
+		s.say("wechat", "refused %s: %s", what, x.Detail)
+	case x.Fault == punchsim.BadSignature:
+		s.say("wechat", "answered %s with a FORGED 204 (signature does not verify)", what)
+	case x.Fault != punchsim.None:
+		s.say("wechat", "answered %s with fault %q (HTTP %d)", what, x.Fault, x.Status)
+	}
+}
+
+// wait polls cond until it holds or the deadline passes.
+func wait(ctx context.Context, within time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+var errOutcome = errors.New("demo outcome is wrong")
+
+func stats(ob *outbox.Outbox) outbox.Stats {
+	st, _ := ob.Stats()
+	return st
+}
