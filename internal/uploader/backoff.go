@@ -55,3 +55,8 @@ func (s schedule) next(rec outbox.Record, e *DeliveryError, at time.Time, r floa
 	}
 	return at.Add(wait)
 }
+
+// longest is the longest wait next can schedule.
+func (s schedule) longest() time.Duration {
+	return max(s.max+s.retryAfterCap, s.held+s.held/10)
+}

@@ -200,7 +200,7 @@ func TestWakeTriesHeadNow(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, punchsim.Options{}, nil, nil)
-			next := e.clock.Now().Add(time.Hour)
+			next := e.clock.Now().Add(5 * time.Minute)
 			e.store.put(outbox.Record{State: outbox.Pending, Event: event(1), Attempts: 9, NextAttempt: next,
 				LastError: &outbox.AttemptError{Status: tc.status, Err: "earlier failure"}})
 			e.start()
@@ -350,5 +350,38 @@ func TestStoreFailures(t *testing.T) {
 	logs := e.logs.String()
 	if strings.Count(logs, "outbox error") != 2 || strings.Count(logs, "outbox recovered") != 2 {
 		t.Errorf("want each outbox failure streak logged once and its recovery once:\n%s", logs)
+	}
+}
+
+func TestScheduleFromAClockThatRanAheadIsDueNow(t *testing.T) {
+	e := newEnv(t, punchsim.Options{}, nil, nil)
+	// Scheduled while the wall clock read a month ahead, then corrected.
+	e.store.put(outbox.Record{State: outbox.Pending, Event: event(1), Attempts: 3,
+		NextAttempt: e.clock.Now().Add(30 * 24 * time.Hour), LastError: &outbox.AttemptError{Status: 500}})
+	e.start()
+	e.waitState(1, outbox.Delivered)
+}
+
+func TestRepeatedFailureLoggedOnce(t *testing.T) {
+	e := newEnv(t, punchsim.Options{}, nil, nil)
+	e.store.add(event(1))
+	fail := punchsim.Fault{Kind: punchsim.ServerError}
+	e.sim.Inject(fail, fail, fail, punchsim.Fault{Kind: punchsim.Reset})
+	e.start()
+	e.drive(func() bool { return e.store.pending() == 0 })
+	logs := e.logs.String()
+	for msg, want := range map[string]int{
+		"punch delivery failing":              1, // the first 500
+		"punch delivery still failing":        1, // the reset: a different failure
+		"punch delivery failed again":         2, // the repeated 500s, at debug level
+		"punch delivery recovered":            1,
+		`"level":"WARN","msg":"punch delivery`: 2,
+	} {
+		if got := strings.Count(logs, msg); got != want {
+			t.Errorf("%q logged %d times, want %d", msg, got, want)
+		}
+	}
+	if st := e.up.Status(); st.Retried != 4 || st.Delivered != 1 || st.LastError == nil || st.LastError.Kind != "network" {
+		t.Errorf("status %+v", st)
 	}
 }

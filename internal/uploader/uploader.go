@@ -173,7 +173,7 @@ func (u *Uploader) step(ctx context.Context, forced *bool) time.Duration {
 		u.clockWait(rec, false) // stamped elsewhere, or a technician moved it
 	}
 	now := u.cfg.Now()
-	if due := u.dueAt(rec, *forced); due.After(now) {
+	if due := u.dueAt(rec, *forced, now); due.After(now) {
 		u.update(func(st *Status) { st.HeadID, st.NextAttempt = rec.ID, due })
 		return due.Sub(now)
 	}
@@ -184,9 +184,14 @@ func (u *Uploader) step(ctx context.Context, forced *bool) time.Duration {
 
 // dueAt is when rec may be tried: its NextAttempt, or sooner after a Wake
 // unless the server asked for the wait, but never sooner than BackoffMin
-// after the previous attempt.
-func (u *Uploader) dueAt(rec outbox.Record, forced bool) time.Time {
+// after the previous attempt. A NextAttempt further away than any wait the
+// loop schedules was computed before the wall clock stepped back (a clock
+// that ran ahead, then was corrected): it is due now.
+func (u *Uploader) dueAt(rec outbox.Record, forced bool, now time.Time) time.Time {
 	due := rec.NextAttempt
+	if due.Sub(now) > u.sched.longest() {
+		return now
+	}
 	if !forced || (rec.LastError != nil && (rec.LastError.Status == 429 || rec.LastError.Status == 503)) {
 		return due
 	}
