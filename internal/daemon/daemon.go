@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"taxi-agent/internal/admin"
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/outbox"
@@ -48,6 +49,7 @@ type Daemon struct {
 	outbox   *outbox.Outbox
 	link     *meter.Link
 	uploader *uploader.Uploader
+	conn     *connectivity
 	started  time.Time
 
 	plateOnce sync.Once
@@ -112,10 +114,13 @@ func Run(ctx context.Context, opts Options) error {
 	// The link and the uploader stop at different times: the link as soon
 	// as we are told to stop (the meter re-sends what it was not answered),
 	// the uploader after the in-flight upload, bounded by its grace.
+	d.conn = newConnectivity(cfg.WeChatPay.BaseURL, d.uploader, log)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Go(func() { errs <- d.link.Run(ctx) })
 	wg.Go(func() { errs <- d.uploader.Run(ctx) })
+	wg.Go(func() { d.conn.run(ctx) })
+	wg.Go(func() { d.serveAdmin(ctx) })
 
 	log.Info("agent started", "version", version.Get().Version, "plate", cfg.Vehicle.PlateNumber,
 		"meter", cfg.Meter.Device, "outbox", cfg.Outbox.Path, "endpoint", cfg.WeChatPay.BaseURL,
@@ -237,8 +242,8 @@ func plateMatches(configured, meterPlate string) bool {
 	return tail == meterPlate || len(tail) > len(meterPlate) && tail[len(tail)-len(meterPlate):] == meterPlate
 }
 
-// Outbox is the daemon's open outbox.
-func (d *Daemon) Outbox() *outbox.Outbox { return d.outbox }
+// Outbox is the daemon's open outbox (admin.Backend).
+func (d *Daemon) Outbox() admin.OutboxStore { return d.outbox }
 
 // Uploader is the daemon's drain loop.
 func (d *Daemon) Uploader() *uploader.Uploader { return d.uploader }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"taxi-agent/internal/admin"
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/daemon"
 	"taxi-agent/internal/meter"
@@ -193,7 +194,7 @@ func wait(ctx context.Context, within time.Duration, cond func() bool) error {
 
 var errOutcome = errors.New("demo outcome is wrong")
 
-func stats(ob *outbox.Outbox) outbox.Stats {
+func stats(ob admin.OutboxStore) outbox.Stats {
 	st, _ := ob.Stats()
 	return st
 }

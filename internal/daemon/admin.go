@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"time"
+
+	"taxi-agent/internal/admin"
+	"taxi-agent/internal/version"
+)
+
+var _ admin.Backend = (*Daemon)(nil)
+
+// Status implements admin.Backend.
+func (d *Daemon) Status(context.Context) (admin.Status, error) {
+	st := admin.Status{
+		Version:   version.Get(),
+		PID:       os.Getpid(),
+		StartedAt: d.started,
+		Uptime:    admin.Duration(time.Since(d.started)),
+		Meter:     d.link.Stats(),
+		Uploader:  d.uploader.Status(),
+		Clock: admin.ClockStatus{
+			Trusted: d.clock.Trusted(), Now: d.clock.Now(), TrustedAfter: d.clock.TrustedAfter,
+		},
+		Connectivity: d.conn.status(),
+	}
+	if q := d.outbox.Quarantined(); q != nil {
+		st.Quarantined = q.Error()
+	}
+	var err error
+	st.Outbox, err = d.outbox.Stats()
+	return st, err
+}
+
+// Requeued implements admin.Backend: a technician moved dead records back
+// to pending, so the uploader looks at the head now.
+func (d *Daemon) Requeued() { d.uploader.Wake() }
+
+// serveAdmin serves the technician socket until ctx ends. The socket is a
+// convenience: if it cannot be created the agent still delivers, and says so.
+func (d *Daemon) serveAdmin(ctx context.Context) {
+	log := d.log.With("component", "admin")
+	ln, err := admin.Listen(d.cfg.Admin.Socket)
+	if err != nil {
+		log.Error("admin socket unavailable; technician commands will open the outbox file instead once the agent stops", "err", err)
+		return
+	}
+	srv := admin.NewServer(d, log)
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(shutdownCtx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("admin socket stopped", "err", err)
+	}
+	os.Remove(d.cfg.Admin.Socket)
+}
