@@ -371,10 +371,10 @@ func TestRepeatedFailureLoggedOnce(t *testing.T) {
 	e.drive(func() bool { return e.store.pending() == 0 })
 	logs := e.logs.String()
 	for msg, want := range map[string]int{
-		"punch delivery failing":              1, // the first 500
-		"punch delivery still failing":        1, // the reset: a different failure
-		"punch delivery failed again":         2, // the repeated 500s, at debug level
-		"punch delivery recovered":            1,
+		"punch delivery failing":               1, // the first 500
+		"punch delivery still failing":         1, // the reset: a different failure
+		"punch delivery failed again":          2, // the repeated 500s, at debug level
+		"punch delivery recovered":             1,
 		`"level":"WARN","msg":"punch delivery`: 2,
 	} {
 		if got := strings.Count(logs, msg); got != want {
