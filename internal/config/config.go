@@ -97,7 +97,7 @@ func Default() Config {
 			BackoffMin:     time.Second,
 			BackoffMax:     5 * time.Minute,
 			AttemptTimeout: 15 * time.Second,
-			HeldRetry:      10 * time.Minute,
+			HeldRetry:      5 * time.Minute,
 			RetryAfterCap:  5 * time.Minute,
 			DrainTimeout:   10 * time.Second,
 		},

@@ -42,10 +42,10 @@ func (d *Daemon) Requeued() { d.uploader.Wake() }
 // serveAdmin serves the technician socket until ctx ends. The socket is a
 // convenience: if it cannot be created the agent still delivers, and says so.
 func (d *Daemon) serveAdmin(ctx context.Context) {
-	log := d.log.With("component", "admin")
+	log := d.log
 	ln, err := admin.Listen(d.cfg.Admin.Socket)
 	if err != nil {
-		log.Error("admin socket unavailable; technician commands will open the outbox file instead once the agent stops", "err", err)
+		log.Error("admin socket unavailable; technician commands will open the outbox file instead once the agent stops", "component", "admin", "err", err)
 		return
 	}
 	srv := admin.NewServer(d, log)
@@ -56,7 +56,7 @@ func (d *Daemon) serveAdmin(ctx context.Context) {
 		srv.Shutdown(shutdownCtx)
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("admin socket stopped", "err", err)
+		log.Error("admin socket stopped", "component", "admin", "err", err)
 	}
 	os.Remove(d.cfg.Admin.Socket)
 }

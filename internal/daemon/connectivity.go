@@ -28,12 +28,11 @@ type connectivity struct {
 }
 
 func newConnectivity(baseURL string, up *uploader.Uploader, log *slog.Logger) *connectivity {
-	log = log.With("component", "netwatch")
 	c := &connectivity{up: up, addr: probeAddr(baseURL)}
 	c.watcher = netwatch.New(netwatch.Options{
 		Logger: log,
 		OnUp: func(ch netwatch.Change) {
-			log.Info("network came up; retrying the head event now", "kind", ch.Kind, "interface", ch.Interface)
+			log.Info("network came up; retrying the head event now", "component", "netwatch", "kind", ch.Kind, "interface", ch.Interface)
 			up.Wake()
 		},
 	})

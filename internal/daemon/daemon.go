@@ -77,7 +77,7 @@ func Run(ctx context.Context, opts Options) error {
 		LockTimeout: 2 * time.Second,
 		MaxSize:     cfg.Outbox.MaxSizeMiB << 20,
 		Retention:   cfg.Outbox.Retention,
-		Logger:      log.With("component", "outbox"),
+		Logger:      log,
 	})
 	if err != nil {
 		return fmt.Errorf("open outbox: %w", err)

@@ -24,7 +24,7 @@ func directAuthConfig(w config.WeChatPay) uploader.DirectAuthConfig {
 }
 
 func uploaderConfig(c config.Config, clock *stamp.Clock, log *slog.Logger) uploader.Config {
-	ulog := log.With("component", "uploader")
+	ulog := log
 	return uploader.Config{
 		BaseURL:        c.WeChatPay.BaseURL,
 		CAFile:         c.WeChatPay.CAFile,
