@@ -1,6 +1,9 @@
 package meter
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Decoder decodes frames from a byte stream that arrives in arbitrary
 // pieces. Write appends bytes; Next returns the next frame or says why
@@ -26,12 +29,13 @@ const initialBuffer = 2 * (MaxLength + Overhead)
 // Write appends p to the decoder's buffer. It never fails. It invalidates
 // the Data of frames returned before it and the slice Last returned.
 func (d *Decoder) Write(p []byte) (int, error) {
-	if d.r > 0 {
-		// Move the unconsumed tail to the front: it is at most one
-		// partial frame, so this copy is small.
+	switch {
+	case d.r == len(d.buf):
+		d.buf, d.r = d.buf[:0], 0
+	case len(d.buf)+len(p) > cap(d.buf) && d.r > 0:
+		// Move the unconsumed tail, at most a partial frame, to the front.
 		n := copy(d.buf, d.buf[d.r:])
-		d.buf = d.buf[:n]
-		d.r = 0
+		d.buf, d.r = d.buf[:n], 0
 	}
 	if d.buf == nil {
 		d.buf = make([]byte, 0, max(initialBuffer, len(p)))
@@ -135,13 +139,19 @@ func (d *Decoder) drop(n int, why error) error {
 // 0x55 0xAA, or a 0x55 as the last byte (its 0xAA may be on its way). It
 // returns -1 if there is none.
 func indexStart(b []byte) int {
-	for i := 0; i < len(b); i++ {
-		if b[i] != markerHi {
-			continue
+	if len(b) > 1 && b[0] == markerHi && b[1] == markerLo {
+		return 0 // the common case: a frame follows a frame
+	}
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], markerHi)
+		if j < 0 {
+			return -1
 		}
+		i += j
 		if i+1 == len(b) || b[i+1] == markerLo {
 			return i
 		}
+		i++
 	}
 	return -1
 }
