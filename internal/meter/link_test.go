@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -346,5 +348,54 @@ func TestLinkStopsWhileOpenFails(t *testing.T) {
 	st := h.link.Stats()
 	if st.Connected || st.Opens != 1 || h.logs.count("meter port failed") != 1 {
 		t.Errorf("stats %+v, logs:\n%s", st, h.logs)
+	}
+}
+
+// TestLinkAbandonsTruncatedFrame: a truncated frame whose declared length
+// swallows the next, complete frame is given up after the frame timeout,
+// and the complete frame is then answered without the meter re-sending.
+func TestLinkAbandonsTruncatedFrame(t *testing.T) {
+	h := startLink(t, ok, nil)
+	m, _ := h.meter(metersim.Options{AnswerTimeout: 2 * time.Second})
+	s := metersim.Shift{Driver: "42108319880906011X", Trips: 1, At: shiftStart}
+	if _, err := m.Truncated(s.SignOutFrame(false), 20); err != nil { // declares 101 bytes; 20 + 63 arrive
+		t.Fatal(err)
+	}
+	res, err := m.SignIn(ctxT(t), s)
+	if err != nil || !res.OK() || res.Sends != 1 {
+		t.Fatalf("sign-in behind a truncated frame: %+v, %v", res, err)
+	}
+	if st := h.link.Stats(); st.Truncated != 1 || st.Frames.SignIn != 1 || st.Frames.SignOut != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// zeroPort is a port whose Read returns 0, nil at once, as some drivers
+// do on a read timeout. It is a fake: no real device here behaves so.
+type zeroPort struct{ reads atomic.Int64 }
+
+func (p *zeroPort) Read([]byte) (int, error)    { p.reads.Add(1); return 0, nil }
+func (p *zeroPort) Write(b []byte) (int, error) { return len(b), nil }
+func (p *zeroPort) Close() error                { return nil }
+
+// TestLinkZeroReadsDoNotSpin: such reads are neither an end of file nor a
+// reason to spin.
+func TestLinkZeroReadsDoNotSpin(t *testing.T) {
+	port := &zeroPort{}
+	link := meter.NewLink(meter.LinkConfig{Open: func() (io.ReadWriteCloser, error) { return port, nil }, Handle: ok})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- link.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The reader pauses 20 ms after an empty read: about 10 reads, not millions.
+	if n := port.reads.Load(); n < 2 || n > 50 {
+		t.Errorf("%d reads in 200 ms", n)
+	}
+	if st := link.Stats(); st.PortErrors != 0 || st.Opens != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }

@@ -176,18 +176,18 @@ func (q StatusQuery) Append(dst []byte) []byte { return appendBCDTime7(dst, q.Ti
 // leaves this body open; the layout is the one of the public C# protocol
 // library (SmallChi/JT905, Taximeter_0x0000_Up). It is informative only.
 type StatusReply struct {
-	VendorCode     byte   // 设备厂商编号 (BCD 1)
-	DeviceType     byte   // 设备类型 (BCD 1)
-	Serial         uint32 // 设备序列号 (BCD 3)
-	HardwareVer    byte   // 硬件版本号 (BCD 1, raw)
-	SoftwareMajor  byte   // 软件主版本号 (BCD 1, raw)
-	SoftwareMinor  byte   // 软件次版本号 (BCD 1, raw)
-	DeviceState    byte   // 设备状态: 0 normal, 1 count limit, 2 date limit, 4 trip store full, 8 sign store full
-	WorkState      byte   // 计价器工作状态: 0x00 signed in, 0x01 signed out, 0x10 forced on, 0x11 forced off
-	Plate          string // 车牌号
-	CompanyLicence string // 经营许可证号
-	DriverLicence  string // 从业资格证号
-	TotalTrips     uint32 // 营运次数
+	VendorCode     byte   `json:"vendor_code"`     // 设备厂商编号 (BCD 1)
+	DeviceType     byte   `json:"device_type"`     // 设备类型 (BCD 1)
+	Serial         uint32 `json:"serial"`          // 设备序列号 (BCD 3)
+	HardwareVer    byte   `json:"hardware_ver"`    // 硬件版本号 (BCD 1, raw)
+	SoftwareMajor  byte   `json:"software_major"`  // 软件主版本号 (BCD 1, raw)
+	SoftwareMinor  byte   `json:"software_minor"`  // 软件次版本号 (BCD 1, raw)
+	DeviceState    byte   `json:"device_state"`    // 设备状态: 0 normal, 1 count limit, 2 date limit, 4 trip store full, 8 sign store full
+	WorkState      byte   `json:"work_state"`      // 计价器工作状态: 0x00 signed in, 0x01 signed out, 0x10 forced on, 0x11 forced off
+	Plate          string `json:"plate"`           // 车牌号
+	CompanyLicence string `json:"company_licence"` // 经营许可证号
+	DriverLicence  string `json:"driver_license"`  // 从业资格证号
+	TotalTrips     uint32 `json:"total_trips"`     // 营运次数
 }
 
 // ParseStatusReply decodes the meter's 0x0000 reply. A bad BCD serial is
