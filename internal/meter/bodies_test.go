@@ -225,17 +225,3 @@ func TestEventFromFrame(t *testing.T) {
 		t.Errorf("sign-out with a 52-byte body: %v", err)
 	}
 }
-
-func TestMaskLicence(t *testing.T) {
-	for in, want := range map[string]string{
-		"42108319880906011X": "**************011X",
-		"12345":              "*2345",
-		"1234":               "****",
-		"":                   "",
-		"粤B12345":            "***2345",
-	} {
-		if got := meter.MaskLicence(in); got != want {
-			t.Errorf("MaskLicence(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -135,7 +135,7 @@ func (l *Link) handleEvent(ctx context.Context, port io.Writer, f Frame, now tim
 		l.storeFailing = false
 		l.log.Info("meter events are stored again")
 	}
-	l.log.Info("meter event stored", "event", ev)
+	l.log.Debug("meter event stored", "event", ev)
 	return l.answer(port, f.Command, ResultOK)
 }
 

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
+
+	"taxi-agent/internal/redact"
 )
 
 // Event types, as the punch API and the identity spell them.
@@ -55,7 +56,7 @@ func (e Event) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("type", e.Type()),
 		slog.String("command", CommandName(e.Command)),
-		slog.String("driver_license", MaskLicence(e.DriverLicence)),
+		slog.String("driver_license", redact.Licence(e.DriverLicence)),
 		slog.String("company_licence", e.CompanyLicence),
 		slog.String("plate", e.Plate),
 		slog.String("meter_time", e.MeterTimeBCD.String()),
@@ -94,15 +95,4 @@ func EventFromFrame(f Frame) (Event, error) {
 	}
 	ev.MeterTime, ev.MeterTimeErr = ev.MeterTimeBCD.Time()
 	return ev, nil
-}
-
-// MaskLicence hides all but the last 4 characters of a licence number for
-// logs: "42108319880906011X" becomes "**************011X". A licence of 4
-// characters or fewer is hidden whole.
-func MaskLicence(s string) string {
-	r := []rune(s)
-	if len(r) <= 4 {
-		return strings.Repeat("*", len(r))
-	}
-	return strings.Repeat("*", len(r)-4) + string(r[len(r)-4:])
 }
