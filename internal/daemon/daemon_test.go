@@ -1,0 +1,175 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"taxi-agent/internal/config"
+	"taxi-agent/internal/meter"
+	"taxi-agent/internal/metersim"
+	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/stamp"
+)
+
+// movableClock is a wall clock and boot clock the test sets.
+type movableClock struct {
+	mu   sync.Mutex
+	wall time.Time
+	mono time.Duration
+}
+
+func (c *movableClock) set(wall time.Time, mono time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wall, c.mono = wall, mono
+}
+
+func (c *movableClock) clock(trustedAfter time.Time) *stamp.Clock {
+	return &stamp.Clock{
+		TrustedAfter: trustedAfter,
+		Now: func() time.Time {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.wall
+		},
+		Boot: func() (string, time.Duration, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return "boot-1", c.mono, nil
+		},
+	}
+}
+
+type rig struct {
+	srv   *punchsim.Server
+	meter *metersim.Meter
+	d     *Daemon
+}
+
+// startDaemon runs the real pipeline against a pseudo-terminal and the fake
+// endpoint, with the given clock, until the test ends.
+func startDaemon(t *testing.T, clock *stamp.Clock) rig {
+	t.Helper()
+	dir := t.TempDir()
+	keys, err := punchsim.GenerateKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := punchsim.New(keys, punchsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	pty, err := metersim.OpenPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pty.Close() })
+
+	cfg := config.Default()
+	cfg.Vehicle = config.Vehicle{PlateNumber: "粤B12345", RegionID: 440300}
+	cfg.Meter.Device = pty.Path
+	cfg.Outbox.Path = filepath.Join(dir, "outbox.db")
+	cfg.WeChatPay = config.WeChatPay{BaseURL: srv.URL(), MchID: keys.MchID, MerchantSerialNo: keys.MerchantSerialNo,
+		PrivateKeyFile: keys.PrivateKeyFile, PublicKeyID: keys.PublicKeyID, PublicKeyFile: keys.PublicKeyFile, CAFile: keys.CAFile}
+	cfg.Uploader.BackoffMin, cfg.Uploader.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	cfg.Admin.Socket = filepath.Join(dir, "admin.sock")
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *Daemon, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Clock: clock, Ready: func(d *Daemon) { ready <- d },
+			OpenPort: func() (io.ReadWriteCloser, error) { return meter.OpenSerial(meter.PortConfig{Device: pty.Path}) }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	var d *Daemon
+	select {
+	case d = <-ready:
+	case err := <-done:
+		t.Fatalf("daemon did not start: %v", err)
+	}
+	m := metersim.New(pty.Master, metersim.Options{AnswerTimeout: time.Second})
+	return rig{srv: srv, meter: m, d: d}
+}
+
+func waitAccepted(t *testing.T, srv *punchsim.Server, n int) []punchsim.Punch {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.WaitAccepted(ctx, n); err != nil {
+		t.Fatalf("waiting for %d accepted punches (have %d): %v", n, len(srv.Accepted()), err)
+	}
+	return srv.Accepted()
+}
+
+// TestUntrustedClockHoldsThenStamps: a terminal that boots in 1970 and a
+// meter whose own time is implausible. The event is stored and answered
+// 0x90, nothing goes out with a 1970 time, and once NTP sets the clock the
+// event is stamped with its true receipt time, recovered from the boot
+// clock.
+func TestUntrustedClockHoldsThenStamps(t *testing.T) {
+	trustedAfter := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	mc := &movableClock{}
+	mc.set(time.Unix(90, 0), 90*time.Second) // 1970, 90 s after boot
+	r := startDaemon(t, mc.clock(trustedAfter))
+
+	shift := metersim.Shift{Driver: "42108319880906011X", Trips: 7, At: time.Date(2001, 1, 1, 8, 0, 0, 0, stamp.Zone)}
+	res, err := r.meter.SignIn(context.Background(), shift)
+	if err != nil || !res.OK() {
+		t.Fatalf("sign-in not acknowledged: %+v %v", res, err)
+	}
+	recs, _, err := r.d.Outbox().List(outbox.Pending, 0, 10)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("want 1 pending record, got %d (%v)", len(recs), err)
+	}
+	if recs[0].Event.EventTime != "" || recs[0].BootID != "boot-1" || recs[0].Monotonic != 90*time.Second {
+		t.Fatalf("event not held with its boot reading: %+v", recs[0])
+	}
+	r.d.Uploader().Wake()
+	time.Sleep(300 * time.Millisecond)
+	if n := r.srv.Stats().Requests; n != 0 {
+		t.Fatalf("%d request(s) sent while the clock is untrusted", n)
+	}
+
+	// NTP: 40 s of boot time later the wall clock reads 2026-11-28 02:00:40 UTC.
+	mc.set(time.Date(2026, 11, 28, 2, 0, 40, 0, time.UTC), 130*time.Second)
+	r.d.Uploader().Wake()
+	got := waitAccepted(t, r.srv, 1)
+	if want := "2026-11-28T10:00:00.000+08:00"; got[0].EventTime != want {
+		t.Fatalf("event_time = %s, want %s (receipt time recovered from the boot clock)", got[0].EventTime, want)
+	}
+}
+
+// TestEmptySignOutLicenceTakesOpenShift: a meter that leaves the licence
+// out of the sign-out; the punch carries the open sign-in's licence.
+func TestEmptySignOutLicenceTakesOpenShift(t *testing.T) {
+	r := startDaemon(t, nil)
+	ctx := context.Background()
+	shift := metersim.Shift{Driver: "440301199001011234", Trips: 10, At: time.Now().Add(-time.Hour)}
+	if res, err := r.meter.SignIn(ctx, shift); err != nil || !res.OK() {
+		t.Fatalf("sign-in: %+v %v", res, err)
+	}
+	noLicence := shift
+	noLicence.Driver = ""
+	if res, err := r.meter.SignOut(ctx, noLicence); err != nil || !res.OK() {
+		t.Fatalf("sign-out: %+v %v", res, err)
+	}
+	got := waitAccepted(t, r.srv, 2)
+	if got[1].EventType != outbox.SignOut || got[1].DriverLicense != "440301199001011234" {
+		t.Fatalf("sign-out punch = %+v, want the open shift's licence", got[1])
+	}
+}
