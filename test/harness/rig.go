@@ -157,3 +157,10 @@ func (r *Rig) WaitDelivered(ctx context.Context, acked []Acked) error {
 		}
 	}
 }
+
+// Agents returns every agent the rig started, in order.
+func (r *Rig) Agents() []*Agent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*Agent(nil), r.agents...)
+}

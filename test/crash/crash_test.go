@@ -1,0 +1,196 @@
+package crash
+
+import (
+	"context"
+	"flag"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"taxi-agent/internal/config"
+	"taxi-agent/internal/metersim"
+	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punchsim"
+	"taxi-agent/test/harness"
+)
+
+var (
+	cycles = flag.Int("crash.cycles", 50, "kill-and-restart cycles; the long form is 1000")
+	seed   = flag.Uint64("crash.seed", 0, "seed of the kill schedule; 0 picks one (it is printed)")
+)
+
+// TestCrashKillDuringIngestAndDrain kills the agent at random moments:
+// sometimes while it starts, mostly while the meter is reporting events
+// and the uploader is waiting for slow answers. The meter re-sends
+// whatever was not answered, as a real one does.
+func TestCrashKillDuringIngestAndDrain(t *testing.T) {
+	s := *seed
+	if s == 0 {
+		s = uint64(time.Now().UnixNano())
+	}
+	rng := rand.New(rand.NewPCG(s, s>>1|1))
+	var fakeMu sync.Mutex
+	fakeRng := rand.New(rand.NewPCG(s^0xA5A5, s))
+	rig := harness.NewRig(t, agentBin, harness.RigOptions{
+		Endpoint: punchsim.Options{Faults: func(punchsim.Exchange) punchsim.Fault {
+			fakeMu.Lock()
+			defer fakeMu.Unlock()
+			// Slow answers: the uploader spends most of its time waiting,
+			// so that kills land mid-upload too.
+			return punchsim.Fault{Kind: punchsim.Stall, Delay: time.Duration(10+fakeRng.IntN(40)) * time.Millisecond}
+		}},
+		Meter: metersim.Options{AnswerTimeout: 200 * time.Millisecond, Seed: s},
+		Configure: func(c *config.Config) {
+			c.Log.Level = "info"
+			c.Uploader.BackoffMin = 50 * time.Millisecond
+			c.Uploader.BackoffMax = 500 * time.Millisecond
+		},
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute+time.Duration(*cycles)*time.Second)
+	defer cancel()
+
+	var led harness.Ledger
+	m := newMeterLoop(ctx, rig.Meter, &led, rng.Uint64())
+
+	kills, early := 0, 0
+	var killedAt []time.Time
+	start := time.Now()
+	for c := range *cycles {
+		a := rig.Launch()
+		if c%8 == 7 {
+			// Now and then the power goes before the agent is ready.
+			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+			if a.Running() {
+				early++
+			}
+		} else {
+			if _, err := a.WaitReady(harness.ReadyTimeout); err != nil {
+				t.Fatalf("cycle %d: %v", c, err)
+			}
+			time.Sleep(time.Duration(20+rng.IntN(400)) * time.Millisecond)
+		}
+		if !a.Running() {
+			code, _ := a.Wait(0)
+			t.Fatalf("cycle %d: agent exited %d by itself", c, code)
+		}
+		killedAt = append(killedAt, time.Now())
+		a.Kill()
+		kills++
+	}
+	killing := time.Since(start)
+
+	// The last run: the meter finishes the event it is on, and the agent
+	// delivers everything.
+	a := rig.Start()
+	if err := m.stop(); err != nil {
+		t.Fatalf("meter: %v", err)
+	}
+	drainStart := time.Now()
+	if err := rig.WaitDelivered(ctx, led.Acked()); err != nil {
+		t.Fatal(err)
+	}
+	drain := time.Since(drainStart)
+	rig.Stop(a)
+
+	acked := led.Acked()
+	tally := harness.Reconcile(acked, rig.Endpoint.Accepted())
+	midUpload := 0
+	for _, x := range rig.Endpoint.Exchanges() {
+		if strings.Contains(x.Detail, "client gone") {
+			midUpload++
+		}
+	}
+	// Kills that landed between a frame and its answer, and frames
+	// stored by an agent that died before answering, then re-sent.
+	midIngest := 0
+	for _, e := range acked {
+		for _, k := range killedAt {
+			if e.Sent.Before(k) && e.Answered.After(k) {
+				midIngest++
+				break
+			}
+		}
+	}
+	storedTwice := 0
+	for _, a := range rig.Agents() {
+		storedTwice += strings.Count(a.Output(), "re-sent frame acknowledged again")
+	}
+	t.Logf("seed %d: %d cycles in %s (%d kills, %d before READY), then %s to drain", s, *cycles,
+		killing.Round(time.Millisecond), kills, early, drain.Round(time.Millisecond))
+	t.Logf("events acknowledged %d, lost %d (must be 0), duplicates delivered %d (must be <= %d kills)",
+		tally.Acked, len(tally.Lost), tally.Duplicates, kills)
+	t.Logf("kills that cut an upload: %d; events whose exchange a kill cut: %d, of which the dead agent had stored: %d",
+		midUpload, midIngest, storedTwice)
+
+	if !tally.OK() {
+		t.Fatalf("seed %d: %s", s, tally)
+	}
+	if tally.Duplicates > kills {
+		t.Fatalf("seed %d: %d duplicates delivered after %d kills: %s", s, tally.Duplicates, kills, tally)
+	}
+	if tally.Unacked != 0 {
+		t.Errorf("%d events delivered that the meter never saw acknowledged; the meter finished every exchange", tally.Unacked)
+	}
+	if tally.Acked < *cycles {
+		t.Errorf("only %d events acknowledged over %d cycles: the suite did not exercise ingest", tally.Acked, *cycles)
+	}
+
+	// Stored once each, all delivered: nothing pending, nothing dead.
+	recs := rig.Records()
+	if len(recs) != len(acked) {
+		t.Errorf("outbox holds %d records for %d events", len(recs), len(acked))
+	}
+	for i, r := range recs {
+		if r.State != outbox.Delivered {
+			t.Errorf("record %d (%s) is %s", r.ID, harness.RecordKey(r), r.State)
+		}
+		if i < len(acked) && harness.RecordKey(r) != acked[i].Key() {
+			t.Errorf("record %d is %s, want %s: stored out of order", r.ID, harness.RecordKey(r), acked[i].Key())
+		}
+	}
+}
+
+// meterLoop reports one shift after another until stopped: a sign-in, a
+// sign-out, a short pause between events.
+type meterLoop struct {
+	quit chan struct{}
+	done chan error
+}
+
+func newMeterLoop(ctx context.Context, m *metersim.Meter, led *harness.Ledger, s uint64) *meterLoop {
+	l := &meterLoop{quit: make(chan struct{}), done: make(chan error, 1)}
+	rng := rand.New(rand.NewPCG(s, s^0x5bd1e995))
+	base := time.Now().Add(-24 * time.Hour)
+	go func() {
+		for n := 1; ; n++ {
+			shift := harness.ShiftOf(n, base.Add(time.Duration(n)*time.Minute))
+			for _, signIn := range []bool{true, false} {
+				select {
+				case <-l.quit:
+					l.done <- nil
+					return
+				case <-time.After(time.Duration(rng.IntN(50)) * time.Millisecond):
+				}
+				var err error
+				if signIn {
+					_, err = led.SignIn(ctx, m, shift)
+				} else {
+					_, err = led.SignOut(ctx, m, shift, "", false)
+				}
+				if err != nil {
+					l.done <- err
+					return
+				}
+			}
+		}
+	}()
+	return l
+}
+
+// stop lets the event in progress finish, acknowledged, and stops.
+func (l *meterLoop) stop() error {
+	close(l.quit)
+	return <-l.done
+}
