@@ -196,7 +196,14 @@ func (m *monitor) reply(f meter.Frame) (meter.Frame, bool) {
 func (m *monitor) stamp() string { return m.now().In(meter.Zone).Format("15:04:05.000") }
 
 func (m *monitor) print(dir string, f meter.Frame, raw []byte) {
-	fmt.Fprintf(m.out, "%s %s %-16s %s\n", m.stamp(), dir, meter.CommandName(f.Command), describe(dir, f))
+	note := ""
+	switch f.Command {
+	case meter.CmdSignIn, meter.CmdSignOut, meter.CmdSignOutResend:
+		if dir == "→" {
+			note = " [not answered: the meter keeps it]"
+		}
+	}
+	fmt.Fprintf(m.out, "%s %s %-16s %s%s\n", m.stamp(), dir, meter.CommandName(f.Command), describe(dir, f), note)
 	if m.hex {
 		fmt.Fprintf(m.out, "%12s   %s\n", "", hex.EncodeToString(raw))
 	}

@@ -137,13 +137,13 @@ func TestMeterMonitorAnswers(t *testing.T) {
 	if !errors.Is(err, metersim.ErrNoAnswer) || res.Sends != 2 {
 		t.Fatalf("sign-in was answered by the monitor: %+v %v", res, err)
 	}
-	out.waitFor(t, "→ SIGN_IN          driver "+admintest.LicenceA+", company 440300000001, plate B12345, signed in 2026-11-28 10:30, total trips 1234, result 0x90\n")
+	out.waitFor(t, "→ SIGN_IN          driver "+admintest.LicenceA+", company 440300000001, plate B12345, signed in 2026-11-28 10:30, total trips 1234, result 0x90 [not answered: the meter keeps it]\n")
 
 	res, err = r.sim.SignOut(ctx, shift, metersim.Resend(true))
 	if !errors.Is(err, metersim.ErrNoAnswer) {
 		t.Fatalf("sign-out was answered by the monitor: %+v %v", res, err)
 	}
-	out.waitFor(t, "→ SIGN_OUT_RESEND  driver "+admintest.LicenceA+", company 440300000001, plate B12345, shift 2026-11-28 10:30 – 2026-11-28 18:30, 210.5 km (147.3 km with passengers), 18 trip(s), fare ¥612.0, total trips 1234\n")
+	out.waitFor(t, "→ SIGN_OUT_RESEND  driver "+admintest.LicenceA+", company 440300000001, plate B12345, shift 2026-11-28 10:30 – 2026-11-28 18:30, 210.5 km (147.3 km with passengers), 18 trip(s), fare ¥612.0, total trips 1234 [not answered: the meter keeps it]\n")
 	if s := out.String(); strings.Contains(s, "← SIGN_IN ") || strings.Contains(s, "← SIGN_OUT") {
 		t.Errorf("the monitor answered an event:\n%s", s)
 	}
