@@ -52,7 +52,7 @@ func TestCrashKillDuringIngestAndDrain(t *testing.T) {
 	defer cancel()
 
 	var led harness.Ledger
-	m := newMeterLoop(ctx, rig.Meter, &led, rng.Uint64())
+	shifts := harness.StartShifts(ctx, rig.Meter, &led, harness.ShiftsOptions{First: 1, MaxPause: 50 * time.Millisecond, Seed: rng.Uint64()})
 
 	kills, early := 0, 0
 	var killedAt []time.Time
@@ -84,7 +84,7 @@ func TestCrashKillDuringIngestAndDrain(t *testing.T) {
 	// The last run: the meter finishes the event it is on, and the agent
 	// delivers everything.
 	a := rig.Start()
-	if err := m.stop(); err != nil {
+	if err := shifts.Stop(); err != nil {
 		t.Fatalf("meter: %v", err)
 	}
 	drainStart := time.Now()
@@ -150,47 +150,4 @@ func TestCrashKillDuringIngestAndDrain(t *testing.T) {
 			t.Errorf("record %d is %s, want %s: stored out of order", r.ID, harness.RecordKey(r), acked[i].Key())
 		}
 	}
-}
-
-// meterLoop reports one shift after another until stopped: a sign-in, a
-// sign-out, a short pause between events.
-type meterLoop struct {
-	quit chan struct{}
-	done chan error
-}
-
-func newMeterLoop(ctx context.Context, m *metersim.Meter, led *harness.Ledger, s uint64) *meterLoop {
-	l := &meterLoop{quit: make(chan struct{}), done: make(chan error, 1)}
-	rng := rand.New(rand.NewPCG(s, s^0x5bd1e995))
-	base := time.Now().Add(-24 * time.Hour)
-	go func() {
-		for n := 1; ; n++ {
-			shift := harness.ShiftOf(n, base.Add(time.Duration(n)*time.Minute))
-			for _, signIn := range []bool{true, false} {
-				select {
-				case <-l.quit:
-					l.done <- nil
-					return
-				case <-time.After(time.Duration(rng.IntN(50)) * time.Millisecond):
-				}
-				var err error
-				if signIn {
-					_, err = led.SignIn(ctx, m, shift)
-				} else {
-					_, err = led.SignOut(ctx, m, shift, "", false)
-				}
-				if err != nil {
-					l.done <- err
-					return
-				}
-			}
-		}
-	}()
-	return l
-}
-
-// stop lets the event in progress finish, acknowledged, and stops.
-func (l *meterLoop) stop() error {
-	close(l.quit)
-	return <-l.done
 }

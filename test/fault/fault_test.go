@@ -1,0 +1,209 @@
+package fault
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"taxi-agent/internal/config"
+	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punchsim"
+	"taxi-agent/test/harness"
+)
+
+var rounds = flag.Int("fault.rounds", 1, "times to go through every fault")
+
+// phase is one misbehaviour of the endpoint: faults for its next valid
+// requests, or an outage.
+type phase struct {
+	name   string
+	faults []punchsim.Fault
+	outage time.Duration
+}
+
+// stall is longer than the agent's attempt timeout (2 s in the test
+// config): the agent gives up and retries, the fake never answers.
+const stall = 10 * time.Second
+
+func phases() []phase {
+	f := func(k punchsim.FaultKind, n int) []punchsim.Fault {
+		fs := make([]punchsim.Fault, n)
+		for i := range fs {
+			fs[i] = punchsim.Fault{Kind: k}
+		}
+		return fs
+	}
+	return []phase{
+		{name: "outage", outage: 1500 * time.Millisecond},
+		{name: "500s", faults: f(punchsim.ServerError, 4)},
+		{name: "429 with Retry-After", faults: []punchsim.Fault{
+			{Kind: punchsim.RateLimited, RetryAfter: "1"}, {Kind: punchsim.RateLimited, RetryAfter: "1"}}},
+		{name: "503 with Retry-After", faults: []punchsim.Fault{{Kind: punchsim.Unavailable, RetryAfter: "1"}}},
+		{name: "resets", faults: f(punchsim.Reset, 3)},
+		{name: "10 s stalls", faults: []punchsim.Fault{{Kind: punchsim.Stall, Delay: stall}, {Kind: punchsim.Stall, Delay: stall}}},
+		{name: "unsigned 204", faults: f(punchsim.Unsigned, 2)},
+		{name: "forged 204", faults: f(punchsim.BadSignature, 2)},
+		{name: "204 signed 10 minutes ago", faults: f(punchsim.OldTimestamp, 1)},
+		{name: "SIGNTEST probe", faults: f(punchsim.SignTest, 2)},
+		{name: "all at once", faults: []punchsim.Fault{
+			{Kind: punchsim.Reset}, {Kind: punchsim.SignTest}, {Kind: punchsim.ServerError},
+			{Kind: punchsim.BadSignature}, {Kind: punchsim.RateLimited, RetryAfter: "1"}, {Kind: punchsim.Unsigned}}},
+	}
+}
+
+// unverified are the faults that answer 204 without a valid signature.
+var unverified = map[punchsim.FaultKind]bool{
+	punchsim.Unsigned: true, punchsim.BadSignature: true, punchsim.OldTimestamp: true, punchsim.SignTest: true,
+}
+
+func TestFaultsWhileDriving(t *testing.T) {
+	rig := harness.NewRig(t, agentBin, harness.RigOptions{
+		Configure: func(c *config.Config) { c.Log.Level = "info" },
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute+time.Duration(*rounds)*time.Minute)
+	defer cancel()
+	a := rig.Start()
+	var led harness.Ledger
+	shifts := harness.StartShifts(ctx, rig.Meter, &led, harness.ShiftsOptions{First: 1, MaxPause: 300 * time.Millisecond, Seed: 1})
+
+	outages := 0
+	for round := range *rounds {
+		for _, p := range phases() {
+			start := time.Now()
+			before := len(rig.Endpoint.Accepted())
+			if p.outage > 0 {
+				outages++
+				if err := rig.Endpoint.Stop(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(p.outage)
+				if err := rig.Endpoint.Start(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				rig.Endpoint.Inject(p.faults...)
+				waitFor(ctx, t, p.name+": faults taken", func() bool { return rig.Endpoint.Pending() == 0 })
+			}
+			// Recovered: a punch accepted after the faults.
+			waitFor(ctx, t, p.name+": a delivery after", func() bool { return len(rig.Endpoint.Accepted()) > before })
+			t.Logf("round %d, %s: recovered in %s", round+1, p.name, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	if err := shifts.Stop(); err != nil {
+		t.Fatalf("meter: %v", err)
+	}
+	if err := rig.WaitDelivered(ctx, led.Acked()); err != nil {
+		t.Fatal(err)
+	}
+	rig.Stop(a)
+
+	acked := led.Acked()
+	accepted := rig.Endpoint.Accepted()
+	tally := harness.Reconcile(acked, accepted)
+	t.Logf("%s; fake: %+v", tally, rig.Endpoint.Stats())
+	if !tally.OK() || tally.Unacked != 0 {
+		t.Fatal(tally)
+	}
+	// A punch is sent twice only if an outage cut its answer after the
+	// fake had taken it.
+	if tally.Duplicates > outages {
+		t.Fatalf("%d duplicates with %d outages: %s", tally.Duplicates, outages, tally)
+	}
+	checkEveryFaultHit(t, rig)
+	checkRetryAfter(t, rig)
+	checkUnverifiedNotDelivered(t, rig, acked)
+}
+
+// checkRetryAfter checks that no request followed a Retry-After answer
+// before the time it asked for.
+func checkRetryAfter(t *testing.T, rig *harness.Rig) {
+	t.Helper()
+	xs := rig.Endpoint.Exchanges()
+	for i, x := range xs[:len(xs)-1] {
+		if x.Status != http.StatusTooManyRequests && x.Status != http.StatusServiceUnavailable {
+			continue
+		}
+		// Every Retry-After the suite sends is "1".
+		if gap := xs[i+1].At.Sub(x.At); gap < time.Second-50*time.Millisecond {
+			t.Errorf("exchange %d came %s after a %d with Retry-After: 1", xs[i+1].Seq, gap, x.Status)
+		}
+	}
+}
+
+// checkEveryFaultHit guards the suite itself: each fault was applied.
+func checkEveryFaultHit(t *testing.T, rig *harness.Rig) {
+	t.Helper()
+	applied := rig.Endpoint.Stats().Faults
+	for _, p := range phases() {
+		for _, f := range p.faults {
+			if applied[f.Kind] == 0 {
+				t.Errorf("fault %s was never applied", f.Kind)
+			}
+		}
+	}
+}
+
+// checkUnverifiedNotDelivered checks that no answer without a valid
+// signature counted as a delivery: every punch answered so was sent again
+// until the fake accepted it, and every record the outbox calls delivered
+// is a punch the fake accepted, field for field.
+func checkUnverifiedNotDelivered(t *testing.T, rig *harness.Rig, acked []harness.Acked) {
+	t.Helper()
+	xs := rig.Endpoint.Exchanges()
+	for i, x := range xs {
+		if !unverified[x.Fault] || x.Punch == nil {
+			continue
+		}
+		retried := false
+		for _, y := range xs[i+1:] {
+			if y.Accepted && *y.Punch == *x.Punch {
+				retried = true
+				break
+			}
+		}
+		if !retried {
+			t.Errorf("exchange %d (%s) answered with %s was never sent again until accepted", x.Seq, harness.PunchKey(*x.Punch), x.Fault)
+		}
+	}
+
+	accepted := map[punchsim.Punch]bool{}
+	for _, p := range rig.Endpoint.Accepted() {
+		accepted[p] = true
+	}
+	recs := rig.Records()
+	if len(recs) != len(acked) {
+		t.Errorf("outbox holds %d records for %d events", len(recs), len(acked))
+	}
+	for i, r := range recs {
+		if r.State != outbox.Delivered {
+			t.Errorf("record %d (%s) is %s, want delivered", r.ID, harness.RecordKey(r), r.State)
+			continue
+		}
+		p := punchsim.Punch{PlateNumber: r.Event.PlateNumber, DriverLicense: r.Event.DriverLicense,
+			EventTime: r.Event.EventTime, EventType: r.Event.Type, RegionID: r.Event.RegionID}
+		if !accepted[p] {
+			t.Errorf("record %d is delivered but the fake never accepted %+v", r.ID, p)
+		}
+		if i < len(acked) && harness.RecordKey(r) != acked[i].Key() {
+			t.Errorf("record %d is %s, want %s", r.ID, harness.RecordKey(r), acked[i].Key())
+		}
+	}
+}
+
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-wctx.Done():
+			t.Fatal(fmt.Errorf("wait for %s: %w", what, wctx.Err()))
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package harness
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"taxi-agent/internal/metersim"
+)
+
+// Shifts drives a meter through one shift after another in a goroutine:
+// a sign-in, a sign-out, a random pause before each, every event recorded
+// in a Ledger once acknowledged.
+type Shifts struct {
+	quit chan struct{}
+	done chan error
+}
+
+// ShiftsOptions tune Shifts.
+type ShiftsOptions struct {
+	First    int           // number of the first driver (see Licence)
+	MaxPause time.Duration // pauses are uniform in [0, MaxPause)
+	Seed     uint64
+}
+
+// StartShifts starts reporting shifts on m until Stop or until ctx ends.
+func StartShifts(ctx context.Context, m *metersim.Meter, led *Ledger, o ShiftsOptions) *Shifts {
+	s := &Shifts{quit: make(chan struct{}), done: make(chan error, 1)}
+	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x5bd1e995))
+	base := time.Now().Add(-24 * time.Hour)
+	go func() {
+		for n := o.First; ; n++ {
+			shift := ShiftOf(n, base.Add(time.Duration(n)*time.Minute))
+			for _, signIn := range []bool{true, false} {
+				var pause time.Duration
+				if o.MaxPause > 0 {
+					pause = time.Duration(rng.Int64N(int64(o.MaxPause)))
+				}
+				select {
+				case <-s.quit:
+					s.done <- nil
+					return
+				case <-time.After(pause):
+				}
+				var err error
+				if signIn {
+					_, err = led.SignIn(ctx, m, shift)
+				} else {
+					_, err = led.SignOut(ctx, m, shift, "", false)
+				}
+				if err != nil {
+					s.done <- err
+					return
+				}
+			}
+		}
+	}()
+	return s
+}
+
+// Stop lets the event in progress finish, acknowledged, and stops. It
+// returns the error that stopped the meter earlier, if one did.
+func (s *Shifts) Stop() error {
+	close(s.quit)
+	return <-s.done
+}
