@@ -140,9 +140,7 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 	line("delivered", "last %s", last)
 	if st := r.status; st != nil {
 		hints = append(hints, uploaderSection(line, st, now)...)
-		if len(st.Connectivity) > 0 && string(st.Connectivity) != "null" {
-			line("network", "%s", st.Connectivity)
-		}
+		networkSection(line, st.Connectivity, now)
 		if st.Quarantined != "" && st.Quarantined != r.Outbox.Quarantined {
 			line("", "at start: %s", st.Quarantined)
 		}

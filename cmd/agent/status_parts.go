@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -98,3 +99,48 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 
 // kib shows a byte count in KiB with one decimal.
 func kib(n uint64) string { return fmt.Sprintf("%.1f KiB", float64(n)/1024) }
+
+// connectivityView is the part of the daemon's connectivity report that
+// status prints (internal/daemon's connectivity status).
+type connectivityView struct {
+	Netlink *struct {
+		At        time.Time `json:"at"`
+		Kind      string    `json:"kind"`
+		Interface string    `json:"interface"`
+	} `json:"last_netlink_event"`
+	NetlinkError string `json:"netlink_error"`
+	Probe        *struct {
+		At   time.Time     `json:"at"`
+		Addr string        `json:"addr"`
+		OK   bool          `json:"ok"`
+		RTT  time.Duration `json:"rtt"`
+		Err  string        `json:"error"`
+	} `json:"last_probe"`
+}
+
+// networkSection writes what the daemon knows about the network.
+func networkSection(line func(k, format string, args ...any), raw json.RawMessage, now time.Time) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return
+	}
+	var c connectivityView
+	if err := json.Unmarshal(raw, &c); err != nil {
+		line("network", "%s", raw)
+		return
+	}
+	switch {
+	case c.NetlinkError != "":
+		line("network", "not watching routes (%s): retries follow the backoff only", c.NetlinkError)
+	case c.Netlink != nil:
+		line("network", "last change: %s on %s, %s", c.Netlink.Kind, c.Netlink.Interface, ago(c.Netlink.At, now))
+	default:
+		line("network", "watching routes; no change since start")
+	}
+	if p := c.Probe; p != nil {
+		if p.OK {
+			line("", "probe %s: reachable in %s, %s", p.Addr, p.RTT.Round(time.Millisecond), ago(p.At, now))
+		} else {
+			line("", "probe %s: UNREACHABLE (%s), %s", p.Addr, p.Err, ago(p.At, now))
+		}
+	}
+}

@@ -37,6 +37,14 @@ func fakeStatus(context.Context) (admin.Status, error) {
 		},
 	}
 	st.Version.Version = "v0.9.1"
+	// What the daemon's connectivity report holds (internal/daemon, netwatch).
+	conn, _ := json.Marshal(map[string]any{
+		"last_netlink_event": map[string]any{"at": now.Add(-5 * time.Minute), "kind": "default-route-removed", "interface": "wwan0", "up": false},
+		"last_probe": map[string]any{"at": now.Add(-30 * time.Second), "addr": "api.mch.weixin.qq.com:443", "ok": false,
+			"rtt": 0, "error": "dial tcp: lookup api.mch.weixin.qq.com: no such host"},
+		"next_attempt": now.Add(4 * time.Minute), "current_backoff_seconds": 240,
+	})
+	st.Connectivity = conn
 	fillUploader(&st, now)
 	return st, nil
 }
@@ -67,6 +75,8 @@ func TestStatusText(t *testing.T) {
 				" line errors: 2 bad check, 0 bad length, 0 missing end, 0 truncated, 40 bytes dropped\n",
 			)
 			want = append(want, uploaderText...)
+			want = append(want, "network last change: default-route-removed on wwan0, 5m00s ago\n",
+				" probe api.mch.weixin.qq.com:443: UNREACHABLE (dial tcp: lookup api.mch.weixin.qq.com: no such host), 30s ago\n")
 		} else {
 			want = append(want, " KiB of 8.0 MiB\n", "daemon NOT RUNNING (no answer on "+e.socket+"); the outbox below is read from its file\n",
 				"! start it with 'systemctl start taxi-agent'")
