@@ -82,7 +82,7 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 		hints = append(hints, "WeChat Pay refuses every event (HELD above): events are kept; fix the cause and they go out at the next attempt")
 	}
 	if e := u.LastError; e != nil {
-		line("last error", "%s (%s) on event %d, %s: %s", clockTime(e.At), ago(e.At, now), e.EventID, e.Kind, attemptError(&e.AttemptError))
+		line("last error", "%s (%s), event %d, %s: %s", clockTime(e.At), ago(e.At, now), e.EventID, kindWords(e.Kind), attemptError(&e.AttemptError))
 	}
 	if u.StoreError != "" {
 		line("", "OUTBOX ERROR: %s", u.StoreError)
@@ -90,7 +90,7 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 	}
 	line("", "since start: %d delivered, %d retried, %d dead-lettered, %d unverified answer(s)",
 		u.Delivered, u.Retried, u.DeadLettered, u.UnverifiedAnswers)
-	line("", "network: %s sent, %s received, %d connection(s)", kib(u.BytesSent), kib(u.BytesReceived), u.Connections)
+	line("", "traffic: %s sent, %s received, %d connection(s)", kib(u.BytesSent), kib(u.BytesReceived), u.Connections)
 	if u.UnverifiedAnswers > 0 {
 		hints = append(hints, fmt.Sprintf("%d answer(s) from the API did not verify: check wechatpay.public_key_id/public_key_file, the clock, or a proxy in the way", u.UnverifiedAnswers))
 	}
@@ -143,4 +143,16 @@ func networkSection(line func(k, format string, args ...any), raw json.RawMessag
 			line("", "probe %s: UNREACHABLE (%s), %s", p.Addr, p.Err, ago(p.At, now))
 		}
 	}
+}
+
+// kindWords says what kind of failure an uploader error kind is.
+func kindWords(kind string) string {
+	if w, ok := map[string]string{
+		"network": "network error", "server": "server error", "throttled": "rate-limited",
+		"unverified": "answer not verified", "held": "refused for every event", "rejected": "event rejected",
+		"abandoned": "abandoned at shutdown",
+	}[kind]; ok {
+		return w
+	}
+	return kind
 }

@@ -158,7 +158,7 @@ func fillUploader(st *admin.Status, now time.Time) {
 // uploaderText is what status prints for fillUploader's status.
 var uploaderText = []string{
 	"uploader retrying event 4, next attempt in 4m00s (", "); 2 failed attempt(s) since the last delivery\n",
-	"last error ", "(1m00s ago) on event 4, server: HTTP 503 SYSTEM_ERROR \"系统繁忙\" Request-ID " + admintest.RetryRequest + "\n",
+	"last error ", "(1m00s ago), event 4, server error: HTTP 503 SYSTEM_ERROR \"系统繁忙\" Request-ID " + admintest.RetryRequest + "\n",
 	"since start: 2 delivered, 2 retried, 1 dead-lettered, 0 unverified answer(s)\n",
-	"network: 10.0 KiB sent, 4.0 KiB received, 3 connection(s)\n",
+	"traffic: 10.0 KiB sent, 4.0 KiB received, 3 connection(s)\n",
 }
