@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"taxi-agent/internal/outbox"
@@ -55,14 +56,29 @@ func Connect(ctx context.Context, socketPath, outboxPath string, opts outbox.Opt
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 500 * time.Millisecond
 	}
-	if _, statErr := os.Stat(outboxPath); statErr != nil {
+	fi, statErr := os.Stat(outboxPath)
+	if statErr != nil {
 		return nil, fileError(noDaemon, outboxPath, statErr)
 	}
 	ob, err := outbox.Open(outboxPath, opts)
 	if err != nil {
 		return nil, fileError(noDaemon, outboxPath, err)
 	}
+	if ob.Quarantined() != nil {
+		keepOwner(outboxPath, fi)
+	}
 	return &Session{Outbox: ob, NoDaemon: noDaemon, Quarantined: ob.Quarantined(), local: ob}, nil
+}
+
+// keepOwner gives the fresh file that replaced a corrupt one the owner of
+// the old one: a technician running as root must not leave the daemon's
+// user a file it cannot open.
+func keepOwner(path string, old os.FileInfo) {
+	st, ok := old.Sys().(*syscall.Stat_t)
+	if !ok || os.Geteuid() != 0 {
+		return
+	}
+	_ = os.Chown(path, int(st.Uid), int(st.Gid))
 }
 
 // fileError explains why the file could not be opened after the daemon

@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"taxi-agent/internal/admin"
@@ -80,4 +82,26 @@ func TestConnectSaysWhyNeitherAnswers(t *testing.T) {
 			t.Fatal("a read-write connect created the missing file")
 		}
 	})
+}
+
+// TestConnectAsRootKeepsTheOwner: a technician running retry as root on a
+// corrupt file (the daemon stopped) gets it moved aside and a fresh one
+// started, which the daemon's user must still be able to open.
+func TestConnectAsRootKeepsTheOwner(t *testing.T) {
+	admintest.RequireRoot(t)
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	must(t, os.WriteFile(path, bytes.Repeat([]byte("not a bolt file "), 1024), 0o600))
+	must(t, os.Chown(path, 65534, 65534))
+	sock := filepath.Join(admintest.ShortTempDir(t), "admin.sock")
+	s, err := admin.Connect(context.Background(), sock, path, outbox.Options{})
+	must(t, err)
+	defer s.Close()
+	if !errors.Is(s.Quarantined, outbox.ErrCorrupt) {
+		t.Fatalf("corrupt file not quarantined: %v", s.Quarantined)
+	}
+	fi, err := os.Stat(path)
+	must(t, err)
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 {
+		t.Errorf("fresh outbox owned by %d:%d, want the old file's 65534:65534", st.Uid, st.Gid)
+	}
 }
