@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -54,23 +52,12 @@ func cmdOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // it does not check the WeChat Pay key files, which a technician in the
 // agent's group cannot read and these commands do not use.
 func loadToolConfig(path string) (config.Config, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrPermission) {
-		return config.Config{}, admin.PermissionDenied(path, err)
+	cfg, err := config.Read(path)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) && errors.Is(pe, fs.ErrPermission) {
+		return config.Config{}, admin.PermissionDenied(path, pe)
 	}
-	if err != nil {
-		return config.Config{}, config.Problems{{Key: "config", Msg: err.Error()}}
-	}
-	defer f.Close()
-	cfg, err := config.Parse(f)
 	if err != nil {
 		return cfg, err
-	}
-	dir := filepath.Dir(path)
-	for _, p := range []*string{&cfg.Outbox.Path, &cfg.Admin.Socket} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
-		}
 	}
 	var problems config.Problems
 	if cfg.Outbox.Path == "" {

@@ -168,12 +168,27 @@ func Parse(r io.Reader) (Config, error) {
 	return cfg, nil
 }
 
-// Load reads, parses and validates the file at path. Relative file paths in
-// it are taken relative to the file's directory.
+// Load reads, parses and validates the file at path (see Read).
 func Load(path string) (Config, error) {
+	cfg, err := Read(path)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Read reads and parses the file at path without validating it, for the
+// technician's commands, which need only the outbox and socket paths and
+// may not be allowed to read the key files. Relative file paths in it are
+// taken relative to the file's directory. An unreadable file is a Problem
+// that wraps the error, so errors.Is(err, fs.ErrPermission) works.
+func Read(path string) (Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Config{}, Problems{{Key: "config", Msg: err.Error()}}
+		return Config{}, Problems{{Key: "config", Msg: err.Error(), Err: err}}
 	}
 	defer f.Close()
 	cfg, err := Parse(f)
@@ -181,9 +196,6 @@ func Load(path string) (Config, error) {
 		return cfg, err
 	}
 	cfg.resolve(filepath.Dir(path))
-	if err := cfg.Validate(); err != nil {
-		return cfg, err
-	}
 	return cfg, nil
 }
 

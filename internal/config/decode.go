@@ -125,6 +125,7 @@ func asParseError(err error, pe *toml.ParseError) bool { return errors.As(err, p
 type Problem struct {
 	Key string // e.g. wechatpay.private_key_file
 	Msg string
+	Err error // the underlying error, if any
 }
 
 func (p Problem) String() string { return p.Key + ": " + p.Msg }
@@ -139,6 +140,17 @@ func (ps *Problems) add(key, format string, args ...any) {
 
 func (ps Problems) sort() {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })
+}
+
+// Unwrap returns the underlying errors of the problems that have one.
+func (ps Problems) Unwrap() []error {
+	var errs []error
+	for _, p := range ps {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
 }
 
 // Error lists the problems one per line.
