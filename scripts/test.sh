@@ -25,3 +25,11 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 20m ./...
+
+# Bad input: fuzz the meter frame decoder and the config parser for a short
+# while (FUZZTIME, default 10s each); a crasher is saved under the package's
+# testdata/fuzz and fails the run.
+for target in "FuzzDecode ./internal/meter" "FuzzParse ./internal/config"; do
+  set -- $target
+  go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2"
+done

@@ -1,0 +1,114 @@
+package badinput
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/stamp"
+	"taxi-agent/test/harness"
+)
+
+// TestOutboxFullUnderLoad runs the outbox as the daemon does once a full
+// outbox can drain again: the meter stores events as fast as it is
+// answered and re-sends every 75 ms when refused, while the uploader
+// delivers the head every few milliseconds. Deliveries and the pruning
+// Enqueue does for room must keep working: a full outbox must never
+// stop the uploader.
+func TestOutboxFullUnderLoad(t *testing.T) {
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	n := 0
+	next := func() outbox.Record {
+		n++
+		now := time.Now()
+		typ := outbox.SignIn
+		if n%2 == 0 {
+			typ = outbox.SignOut
+		}
+		return outbox.Record{
+			Event: outbox.Event{Type: typ, DriverLicense: harness.Licence(n / 2), PlateNumber: harness.Plate,
+				RegionID: harness.RegionID, EventTime: stamp.Format(now)},
+			Identity:   fmt.Sprintf("%s|%s|202611281030|%d", typ, harness.Licence(n/2), n/2),
+			ReceivedAt: now, MeterTime: now.Truncate(time.Minute),
+			BootID: "0f6b3c1e-8a51-4f0b-9d55-3a1c2b7e9a10", Monotonic: time.Duration(n) * time.Second,
+		}
+	}
+	waiting := next()
+	full := 0
+	for {
+		if _, _, err := ob.Enqueue(waiting); errors.Is(err, outbox.ErrFull) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		waiting = next()
+		full++
+	}
+
+	var delivered atomic.Int64
+	stop := make(chan struct{})
+	failed := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			head, ok, err := ob.Head()
+			if err == nil && ok {
+				time.Sleep(4 * time.Millisecond) // the HTTPS exchange
+				err = ob.MarkDelivered(head.ID, time.Now())
+				if err != nil {
+					err = fmt.Errorf("deliver record %d: %w", head.ID, err)
+				}
+			}
+			if err != nil {
+				failed <- err
+				return
+			}
+			if ok {
+				delivered.Add(1)
+			} else {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
+	defer wg.Wait()
+	defer close(stop)
+
+	const want = 1500
+	stored, refused := 0, 0
+	deadline := time.After(time.Minute)
+	for stored < want {
+		select {
+		case err := <-failed:
+			st, _ := ob.Stats()
+			t.Fatalf("full at %d events; then %d stored, %d delivered, %d refused, and the uploader is stuck: %v\n%+v",
+				full, stored, delivered.Load(), refused, err, st)
+		case <-deadline:
+			t.Fatalf("only %d stored after the outbox was full", stored)
+		default:
+		}
+		if _, _, err := ob.Enqueue(waiting); err == nil {
+			stored++
+			waiting = next()
+		} else if errors.Is(err, outbox.ErrFull) {
+			refused++
+			time.Sleep(75 * time.Millisecond)
+		} else {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("full at %d events; then %d stored, %d delivered, %d refused", full, stored, delivered.Load(), refused)
+}

@@ -1,0 +1,96 @@
+package badinput
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"taxi-agent/internal/config"
+	"taxi-agent/internal/outbox"
+	"taxi-agent/test/harness"
+)
+
+// TestFullOutbox fills a 1 MiB outbox while WeChat Pay is unreachable:
+// the meter is answered 0xFF once nothing more fits, and keeps re-sending;
+// when the endpoint is back and the backlog drains there is room again,
+// the re-sent event is stored and answered 0x90, and nothing that was
+// pending is lost.
+func TestFullOutbox(t *testing.T) {
+	rig := harness.NewRig(t, agentBin, harness.RigOptions{
+		Configure: func(c *config.Config) {
+			c.Outbox.MaxSizeMiB = 1
+			c.Log.Level = "info"
+		},
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	if err := rig.Endpoint.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	a := rig.Start()
+	start := time.Now()
+	var led harness.Ledger
+	shifts := harness.StartShifts(ctx, rig.Meter, &led, harness.ShiftsOptions{First: 1})
+
+	const refused = "answered 0xFF"
+	if err := a.WaitOutput(refused, 1, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	full := led.Len()
+	t.Logf("full after %d events, %s", full, time.Since(start).Round(time.Millisecond))
+	if err := rig.Endpoint.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Room again: the refused event goes in, and more after it.
+	// The meter is answered every few milliseconds once there is room, so
+	// 15 s without one is a stuck agent.
+	last, lastAt := led.Len(), time.Now()
+	const more = 300
+	for led.Len() < full+more {
+		if n := led.Len(); n > last {
+			last, lastAt = n, time.Now()
+		}
+		if time.Since(lastAt) > 15*time.Second {
+			t.Fatalf("stuck: %d events acknowledged, none for 15 s since the endpoint came back (full at %d; want %d)",
+				last, full, full+more)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Logf("%d more stored %s after the endpoint came back", led.Len()-full, time.Since(start).Round(time.Millisecond))
+	if err := shifts.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rig.WaitDelivered(ctx, led.Acked()); err != nil {
+		t.Fatal(err)
+	}
+	rig.Stop(a)
+
+	acked := led.Acked()
+	refusedThenStored, refusals := 0, 0
+	for _, r := range acked {
+		if r.Refusals > 0 {
+			refusedThenStored++
+			refusals += r.Refusals
+		}
+	}
+	if refusedThenStored == 0 {
+		t.Errorf("no event was refused (0xFF) and then stored")
+	}
+	t.Logf("%d events refused (0xFF) %d times in all, each stored later", refusedThenStored, refusals)
+	tally := harness.Reconcile(acked, rig.Endpoint.Accepted())
+	if !tally.OK() || tally.Duplicates != 0 || tally.Unacked != 0 {
+		t.Fatal(tally)
+	}
+	// Delivered records made way for new ones; none is pending or dead.
+	recs := rig.Records()
+	for _, r := range recs {
+		if r.State != outbox.Delivered {
+			t.Errorf("record %d is %s", r.ID, r.State)
+		}
+	}
+	t.Logf("%s; %d records kept in the outbox", tally, len(recs))
+}
