@@ -129,7 +129,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Ready != nil {
 		opts.Ready(d)
 	}
-	go watchdog(ctx, opts.WatchdogInterval, notify)
+	wg.Go(func() { d.watchdog(ctx, opts.WatchdogInterval, notify) })
 
 	<-ctx.Done()
 	notify("STOPPING=1")
@@ -149,7 +149,10 @@ func Run(ctx context.Context, opts Options) error {
 	return runErr
 }
 
-func watchdog(ctx context.Context, every time.Duration, notify func(string)) {
+// watchdog pings systemd while the outbox still answers: a hung store
+// (the one part whose failure loses events) stops the pings and systemd
+// restarts the agent.
+func (d *Daemon) watchdog(ctx context.Context, every time.Duration, notify func(string)) {
 	if every <= 0 {
 		return
 	}
@@ -160,6 +163,10 @@ func watchdog(ctx context.Context, every time.Duration, notify func(string)) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if _, err := d.outbox.Stats(); err != nil {
+				d.log.Error("outbox does not answer; withholding the watchdog ping", "err", err)
+				continue
+			}
 			notify("WATCHDOG=1")
 		}
 	}
