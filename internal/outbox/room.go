@@ -44,14 +44,19 @@ func reservePages(maxSize, pageSize int) int {
 	return min(max(maxSize/32/pageSize, minReservePages), maxReservePages)
 }
 
-// hasRoom reports whether one more enqueue leaves the reserve intact.
+// hasRoom reports whether one more enqueue leaves the reserve intact. The
+// reserve may be free pages inside the file or room for the file to grow:
+// once pruning has let the file reach MaxSize, only free pages are left,
+// and they must cover the reserve too, or a delivery could find none.
 func (o *Outbox) hasRoom(tx *bolt.Tx) bool {
 	st := o.db.Stats()
-	if st.FreePageN+st.PendingPageN >= enqueueSlackPages {
+	want := enqueueSlackPages + o.reservePages
+	free := st.FreePageN + st.PendingPageN
+	if free >= want {
 		return true
 	}
 	ps := o.db.Info().PageSize
-	need := int(tx.Size()) + (enqueueSlackPages+o.reservePages)*ps
+	need := int(tx.Size()) + (want-free)*ps
 	return boltFits(need, o.opts.MaxSize, o.db.AllocSize)
 }
 
