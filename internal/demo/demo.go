@@ -51,7 +51,7 @@ type Summary struct {
 // Run plays the scenario and returns an error if the outcome is wrong.
 func Run(ctx context.Context, o Options) (Summary, error) {
 	if o.Offline == 0 {
-		o.Offline = 4 * time.Second
+		o.Offline = 6 * time.Second
 	}
 	if o.Logs == nil {
 		o.Logs = slog.New(slog.DiscardHandler)
