@@ -144,7 +144,7 @@ func (r *report) footprint(id idleResult, bl backlogResult) {
 	delta := mib(bl.Memory.RSS) - mib(id.Memory.RSS)
 	r.add(figure{Name: fmt.Sprintf("RSS with %d pending events", bl.Pending), Value: mib(bl.Memory.RSS), Unit: "MiB", decimals: 1,
 		Floor: mib(id.Memory.RSS), FloorIs: "idle RSS", Aim: "≤ idle + 4 MiB", Met: met(delta <= 4),
-		Note: fmt.Sprintf("+%.1f MiB; file-backed %.1f MiB of the %.1f MiB mmapped outbox", delta, mib(bl.Memory.File), mib(bl.OutboxBytes))})
+		Note: fmt.Sprintf("+%.1f MiB; file-backed %.1f MiB: the binary and the mmapped %.1f MiB outbox, clean pages the kernel can reclaim", delta, mib(bl.Memory.File), mib(bl.OutboxBytes))})
 	anon := mib(bl.Memory.Anon) - mib(id.Memory.Anon)
 	r.add(figure{Name: fmt.Sprintf("Anonymous RSS with %d pending events", bl.Pending), Value: mib(bl.Memory.Anon), Unit: "MiB", decimals: 1,
 		Floor: mib(id.Memory.Anon), FloorIs: "idle anonymous RSS", Aim: "≤ idle + 4 MiB", Met: met(anon <= 4),
