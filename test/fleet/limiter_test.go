@@ -1,0 +1,72 @@
+package fleet
+
+import (
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"taxi-agent/internal/punchsim"
+)
+
+// tokenBucket is the fake endpoint's rate limit, a punchsim Faults func:
+// it admits Rate requests per simulated second with bursts of Burst, and
+// answers the rest 429 FREQUENCY_LIMITED with Retry-After. It keeps the
+// simulated time and outcome of every request it saw.
+type tokenBucket struct {
+	rate, burst float64
+	now         func() time.Time
+
+	mu       sync.Mutex
+	tokens   float64
+	last     time.Time
+	requests []request
+}
+
+// request is one request the limiter saw.
+type request struct {
+	at        time.Time // simulated
+	plate     string    // the terminal's
+	throttled bool
+}
+
+func newTokenBucket(rate, burst float64, now func() time.Time) *tokenBucket {
+	return &tokenBucket{rate: rate, burst: burst, now: now, tokens: burst, last: now()}
+}
+
+// decide is the punchsim Faults func.
+func (b *tokenBucket) decide(x punchsim.Exchange) punchsim.Fault {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		b.requests = append(b.requests, request{at: now, plate: x.Punch.PlateNumber})
+		return punchsim.Fault{}
+	}
+	b.requests = append(b.requests, request{at: now, plate: x.Punch.PlateNumber, throttled: true})
+	return punchsim.Fault{Kind: punchsim.RateLimited, RetryAfter: strconv.Itoa(b.retryAfter())}
+}
+
+// retryAfter is what a plain token bucket can tell a client it turns
+// away: the whole seconds until its next token.
+func (b *tokenBucket) retryAfter() int {
+	return max(1, int(math.Ceil((1-b.tokens)/b.rate)))
+}
+
+// seen returns the requests so far.
+func (b *tokenBucket) seen() []request {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]request(nil), b.requests...)
+}
+
+// reset fills the bucket and forgets the requests seen: the network has
+// just come back.
+func (b *tokenBucket) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tokens, b.last, b.requests = b.burst, b.now(), nil
+}
