@@ -209,7 +209,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 	})
 	log := d.log.With("event_type", typ, "driver_license", redact.LicenceValue(licence))
 	if err != nil {
-		log.Error("could not store event; the meter is told to re-send", "err", err)
+		log.Debug("could not store event; the meter is told to re-send", "err", err) // the link logs the first refusal and the recovery
 		return err
 	}
 	if dup {
