@@ -2,7 +2,7 @@
 # Measures the agent and prints a markdown table of its figures, each next
 # to a floor measured in the same run (or labelled with the machine), and
 # writes them to bench/latest.json with the commit, Go version, nproc and
-# date. See bench/GUARANTEES.md for what each figure means.
+# date. See "Guarantees and figures" in README.md for what each figure means.
 #
 # usage: scripts/bench.sh
 #

@@ -1,6 +1,6 @@
 // Command bench measures the agent binary against floors taken in the same
 // run and prints a markdown table; scripts/bench.sh builds the binaries and
-// runs it. Figures (see bench/GUARANTEES.md):
+// runs it. Figures (see "Guarantees and figures" in README.md):
 //
 //   - ack latency: last byte of a sign-in frame written into the pseudo-
 //     terminal → 0x90 read back, median and p99, against a bare bbolt
