@@ -36,9 +36,14 @@ type schedule struct {
 }
 
 // next returns the time of the next attempt after a failure at `at`; the
-// record's Attempts does not yet count this failure.
-func (s schedule) next(rec outbox.Record, e *DeliveryError, at time.Time, r float64) time.Time {
+// record's Attempts does not yet count this failure. throttle is the pace
+// (see pace) after a 429: the spread of its retry.
+func (s schedule) next(rec outbox.Record, e *DeliveryError, at time.Time, r float64, throttle time.Duration) time.Time {
 	switch {
+	case e.Kind == KindThrottled:
+		// The server's wait, capped, then spread over the pace; not the
+		// record's backoff, which an outage may have pushed to the cap.
+		return at.Add(min(e.RetryAfter, s.retryAfterCap) + fullJitter(throttle, throttle, 1, r))
 	case e.Kind == KindAbandoned:
 		// Cut off by shutdown: due at once when the agent starts again.
 		return at
@@ -58,5 +63,5 @@ func (s schedule) next(rec outbox.Record, e *DeliveryError, at time.Time, r floa
 
 // longest is the longest wait next can schedule.
 func (s schedule) longest() time.Duration {
-	return max(s.max+s.retryAfterCap, s.held+s.held/10)
+	return max(s.max+s.retryAfterCap, s.held+s.held/10, 3*s.max/2)
 }

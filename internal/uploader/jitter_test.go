@@ -82,19 +82,20 @@ func TestJitterSpreadsRetries(t *testing.T) {
 		name     string
 		attempts int // failures before this one
 		err      *DeliveryError
+		throttle time.Duration // the pace after a 429
 		lo, hi   time.Duration
 	}{
-		{"first failure, 500", 0, &DeliveryError{Kind: KindServer, Status: 500}, 0, time.Second},
-		{"fourth failure, network", 3, &DeliveryError{Kind: KindNetwork}, 0, 8 * time.Second},
-		{"tenth failure, at the cap", 9, &DeliveryError{Kind: KindUnverified}, 0, 5 * time.Minute},
-		{"429 with Retry-After 3600", 2, &DeliveryError{Kind: KindThrottled, Status: 429, RetryAfter: time.Hour}, time.Minute, time.Minute + 4*time.Second},
-		{"401 held", 0, &DeliveryError{Kind: KindHeld, Status: 401}, 4*time.Minute + 30*time.Second - 1, 5*time.Minute + 30*time.Second},
+		{"first failure, 500", 0, &DeliveryError{Kind: KindServer, Status: 500}, 0, 0, time.Second},
+		{"fourth failure, network", 3, &DeliveryError{Kind: KindNetwork}, 0, 0, 8 * time.Second},
+		{"tenth failure, at the cap", 9, &DeliveryError{Kind: KindUnverified}, 0, 0, 5 * time.Minute},
+		{"429 with Retry-After 3600, pace 4s", 9, &DeliveryError{Kind: KindThrottled, Status: 429, RetryAfter: time.Hour}, 4 * time.Second, time.Minute, time.Minute + 4*time.Second},
+		{"401 held", 0, &DeliveryError{Kind: KindHeld, Status: 401}, 0, 4*time.Minute + 30*time.Second - 1, 5*time.Minute + 30*time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			waits := make([]time.Duration, clients)
 			for i, u := range ups {
 				rec := outbox.Record{ID: 1, Attempts: tc.attempts}
-				waits[i] = u.sched.next(rec, tc.err, at, u.rand()).Sub(at)
+				waits[i] = u.sched.next(rec, tc.err, at, u.rand(), tc.throttle).Sub(at)
 			}
 			if err := spreadError(waits, tc.lo, tc.hi); err != nil {
 				t.Error(err)

@@ -99,9 +99,11 @@ func newPunchClient(cfg Config, auth Authenticator, hc *http.Client, jitter func
 }
 
 // checkRetry decides on a quick retry inside one attempt: transport errors
-// (not TLS verification), 5xx but 501, and 429, unless the server asks for
-// a longer wait than the transport may take; those go back to the drain
-// loop, which persists its schedule.
+// (not TLS verification), and 5xx but 501 unless the server asks for a
+// longer wait than the transport may take; those go back to the drain
+// loop, which persists its schedule. A 429 always goes back to the drain
+// loop: retried at its Retry-After, a throttled fleet would come back in
+// step; the loop spreads it over its pace.
 func (c *punchClient) checkRetry(ctx context.Context, resp *http.Response, err error, waitMax time.Duration) (bool, error) {
 	if ctx.Err() != nil {
 		return false, context.Cause(ctx)
@@ -117,7 +119,10 @@ func (c *punchClient) checkRetry(ctx context.Context, resp *http.Response, err e
 		}
 		return true, nil
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented) {
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return false, nil
+	}
+	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented {
 		if ra, ok := c.retryAfter(resp); ok && ra > waitMax {
 			return false, nil
 		}

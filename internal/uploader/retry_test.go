@@ -88,13 +88,24 @@ func TestRetryAfterCapped(t *testing.T) {
 		t.Fatalf("Wake sent %d requests during a Retry-After wait", n-1)
 	}
 
+	// A short Retry-After goes back to the drain loop too: the transport
+	// never retries a 429 (at Retry-After, a throttled fleet would come
+	// back in step), the loop spreads it over its pace.
 	e.clock.Set(rec.NextAttempt)
-	e.waitState(2, outbox.Delivered)
-	if r2 := e.store.get(2); r2.Attempts != 0 {
-		t.Errorf("short Retry-After not handled by the transport: %+v", r2)
+	r2 := e.waitAttempts(2, 1)
+	if n := len(e.sim.Exchanges()); n != 3 {
+		t.Fatalf("%d requests, want 3: the transport retried a 429", n)
 	}
-	if st := e.up.Status(); st.TransportRetries != 1 {
-		t.Errorf("transport retries %d, want 1", st.TransportRetries)
+	if wait := r2.NextAttempt.Sub(rec.NextAttempt); wait <= 0 || wait > time.Second+100*time.Millisecond {
+		t.Errorf("event 2 due %s after its 429, want within the first pace (BackoffMin, 1s)", wait)
+	}
+	e.clock.Set(r2.NextAttempt)
+	e.waitState(2, outbox.Delivered)
+	if r2 := e.store.get(2); r2.Attempts != 1 {
+		t.Errorf("event 2 took %d attempts, want 1 throttled one", r2.Attempts)
+	}
+	if st := e.up.Status(); st.TransportRetries != 0 {
+		t.Errorf("transport retries %d, want 0", st.TransportRetries)
 	}
 	if got, want := e.licences(), licencesOf(1, 2); !slices.Equal(got, want) {
 		t.Errorf("accepted %v, want %v", got, want)

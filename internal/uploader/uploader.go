@@ -46,6 +46,8 @@ type Uploader struct {
 
 	// Touched only by Run's goroutine.
 	lastAttempt time.Time
+	pace        pace
+	notBefore   time.Time // the pace's spacing after a delivery
 	unacked     *unacked
 	health      health
 }
@@ -79,6 +81,7 @@ func New(cfg Config, store Store, auth Authenticator) (*Uploader, error) {
 		sched: schedule{min: cfg.BackoffMin, max: cfg.BackoffMax, held: cfg.HeldRetry, retryAfterCap: cfg.RetryAfterCap},
 		log:   cfg.Logger.With("component", "uploader"),
 		wake:  make(chan struct{}, 1),
+		pace:  pace{floor: cfg.BackoffMin, ceiling: cfg.BackoffMax},
 	}
 	u.client = newPunchClient(cfg, auth, hc, u.rand)
 	return u, nil
@@ -184,14 +187,22 @@ func (u *Uploader) step(ctx context.Context, forced *bool) time.Duration {
 
 // dueAt is when rec may be tried: its NextAttempt, or sooner after a Wake
 // unless the server asked for the wait, but never sooner than BackoffMin
-// after the previous attempt. A NextAttempt further away than any wait the
-// loop schedules was computed before the wall clock stepped back (a clock
-// that ran ahead, then was corrected): it is due now.
+// after the previous attempt, nor before the pace allows. A wait further
+// away than any the loop schedules was computed before the wall clock
+// stepped back (a clock that ran ahead, then was corrected): it is over.
 func (u *Uploader) dueAt(rec outbox.Record, forced bool, now time.Time) time.Time {
 	due := rec.NextAttempt
 	if due.Sub(now) > u.sched.longest() {
-		return now
+		due = now
 	}
+	if u.notBefore.Sub(now) > u.sched.longest() {
+		u.notBefore = time.Time{}
+	}
+	return maxTime(u.forcedDue(rec, due, forced), u.notBefore)
+}
+
+// forcedDue is due, or sooner after a Wake (see dueAt).
+func (u *Uploader) forcedDue(rec outbox.Record, due time.Time, forced bool) time.Time {
 	if !forced || (rec.LastError != nil && (rec.LastError.Status == 429 || rec.LastError.Status == 503)) {
 		return due
 	}
@@ -217,6 +228,7 @@ func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration
 	derr := u.deliver(ctx, rec.Event)
 	at := u.cfg.Now()
 	if derr == nil {
+		u.notBefore = at.Add(u.pace.spacing(at, u.rand()))
 		u.delivered(rec, at)
 		if err := u.store.MarkDelivered(rec.ID, at); err != nil {
 			u.unacked = &unacked{id: rec.ID, at: at}
@@ -234,7 +246,11 @@ func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration
 		}
 		return 0
 	}
-	next := u.sched.next(rec, derr, at, u.rand())
+	var throttle time.Duration
+	if derr.Kind == KindThrottled {
+		throttle = u.pace.throttled(at)
+	}
+	next := u.sched.next(rec, derr, at, u.rand(), throttle)
 	u.failed(rec, derr, ae, next)
 	if err := u.store.RecordFailure(rec.ID, ae, next); err != nil {
 		return max(u.storeFailed("record failure", err), next.Sub(at))
@@ -264,6 +280,13 @@ type runKey struct{}
 func stopping(ctx context.Context) bool {
 	run, ok := ctx.Value(runKey{}).(context.Context)
 	return ok && run.Err() != nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
 
 // rand returns a uniform float in [0, 1) for jitter.
