@@ -32,18 +32,18 @@ func (s *scenario) play(ctx context.Context, m *metersim.Meter, srv *punchsim.Se
 	shiftC := metersim.Shift{Driver: driverC, Trips: 1260, At: t0.Add(-5 * time.Minute), End: t0.Add(-4 * time.Minute)}
 	shiftA2 := metersim.Shift{Driver: driverA, Trips: 1270, At: t0.Add(-3 * time.Minute), End: t0.Add(-2 * time.Minute)}
 
-	send := func(what string, do func() (metersim.Result, error)) error {
+	send := func(what, outcome string, do func() (metersim.Result, error)) error {
 		res, err := do()
 		sum.MeterSends += res.Sends
 		if err != nil {
 			return fmt.Errorf("meter %s: %w", what, err)
 		}
-		s.say("meter", "%s → agent answered 0x%02X after %d send(s): stored on disk", what, res.Answer, res.Sends)
+		s.say("meter", "%s → agent answered 0x%02X after %d send(s): %s", what, res.Answer, res.Sends, outcome)
 		return nil
 	}
 	event := func(what string, do func() (metersim.Result, error)) error {
 		sum.MeterEvents++
-		return send(what, do)
+		return send(what, "stored on disk", do)
 	}
 	delivered := func(n uint64) error {
 		if err := wait(ctx, 15*time.Second, func() bool { return stats(ob).Delivered >= n }); err != nil {
@@ -59,7 +59,7 @@ func (s *scenario) play(ctx context.Context, m *metersim.Meter, srv *punchsim.Se
 	if err := delivered(1); err != nil {
 		return sum, err
 	}
-	if err := send("the same sign-in again (a meter that missed the answer re-sends)", func() (metersim.Result, error) { return m.SignIn(ctx, shiftA) }); err != nil {
+	if err := send("the same sign-in again (a meter that missed the answer re-sends)", "acknowledged again", func() (metersim.Result, error) { return m.SignIn(ctx, shiftA) }); err != nil {
 		return sum, err
 	}
 	s.say("agent", "re-sent frame recognised: still %d event(s) stored, nothing sent twice", total(stats(ob)))
@@ -91,8 +91,8 @@ func (s *scenario) play(ctx context.Context, m *metersim.Meter, srv *punchsim.Se
 	for time.Now().Before(end) {
 		st := stats(ob)
 		us := d.Uploader().Status()
-		s.say("outbox", "%d pending, oldest %ds old; %d failed attempts so far, next try at %s",
-			st.Pending, st.OldestPendingAgeSeconds, us.Retried, us.NextAttempt.Format("15:04:05.000"))
+		s.say("outbox", "%d pending, oldest %ds old; %d failed attempts so far, next try in %s",
+			st.Pending, st.OldestPendingAgeSeconds, us.Retried, max(0, time.Until(us.NextAttempt)).Round(100*time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return sum, ctx.Err()
