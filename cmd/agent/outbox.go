@@ -117,6 +117,23 @@ func parseWithArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseTarget parses the flags and the one ID a command acts on, or none
+// with -all-dead (allDead, which the flags just set; id is then 0).
+func parseTarget(fs *flag.FlagSet, args []string, allDead *bool) (id uint64, err error) {
+	pos, err := parseWithArgs(fs, args)
+	if err != nil {
+		return 0, err
+	}
+	if *allDead == (len(pos) == 1) || len(pos) > 1 {
+		fs.Usage()
+		return 0, errUsage
+	}
+	if *allDead {
+		return 0, nil
+	}
+	return parseID(pos[0])
+}
+
 // parseID reads a record id.
 func parseID(s string) (uint64, error) {
 	id, err := strconv.ParseUint(strings.TrimPrefix(s, "#"), 10, 64)

@@ -14,19 +14,9 @@ func cmdOutboxPurge(ctx context.Context, args []string, stdout, stderr io.Writer
 	path := fs.String("config", defaultConfigPath, "config file")
 	allDead := fs.Bool("all-dead", false, "delete every dead record")
 	yes := fs.Bool("yes", false, "really delete: purged records are gone for good")
-	pos, err := parseWithArgs(fs, args)
+	id, err := parseTarget(fs, args, allDead)
 	if err != nil {
 		return err
-	}
-	if *allDead == (len(pos) == 1) || len(pos) > 1 {
-		fs.Usage()
-		return errUsage
-	}
-	var id uint64
-	if !*allDead {
-		if id, err = parseID(pos[0]); err != nil {
-			return err
-		}
 	}
 	// Without -yes only look, so the file is opened read-only.
 	s, err := connect(ctx, *path, *yes, stderr)

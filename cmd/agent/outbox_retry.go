@@ -13,19 +13,9 @@ func cmdOutboxRetry(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newFlagSet("outbox retry", "-config FILE ID | -all-dead", stderr)
 	path := fs.String("config", defaultConfigPath, "config file")
 	allDead := fs.Bool("all-dead", false, "move every dead record back to pending")
-	pos, err := parseWithArgs(fs, args)
+	id, err := parseTarget(fs, args, allDead)
 	if err != nil {
 		return err
-	}
-	if *allDead == (len(pos) == 1) || len(pos) > 1 {
-		fs.Usage()
-		return errUsage
-	}
-	var id uint64
-	if !*allDead {
-		if id, err = parseID(pos[0]); err != nil {
-			return err
-		}
 	}
 	s, err := connect(ctx, *path, true, stderr)
 	if err != nil {
