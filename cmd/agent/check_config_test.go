@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"taxi-agent/internal/config"
+	"taxi-agent/test/harness"
 )
 
 func TestCheckConfigOK(t *testing.T) {
@@ -23,39 +26,41 @@ func TestCheckConfigOK(t *testing.T) {
 // TestCheckConfigNamesEveryMistake gives a config with several mistakes and
 // expects exit status 2 and one line naming each key.
 func TestCheckConfigNamesEveryMistake(t *testing.T) {
-	good, err := os.ReadFile(writeRunConfig(t))
+	cfg, err := config.Load(writeRunConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := strings.NewReplacer(
-		`plate_number = "粤B12345"`, `plate_number = ""`,
-		`base_url = "https://`, `base_url = "http://`,
-		`[admin]`, "[uploader]\nbackoff_max = \"5 minutes\"\n[admin]",
-	).Replace(string(good)) + "\n[log]\nlevel = \"chatty\"\n"
-	path := filepath.Join(t.TempDir(), "agent.toml")
-	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+	cfg.Vehicle.PlateNumber = ""
+	cfg.WeChatPay.BaseURL = strings.Replace(cfg.WeChatPay.BaseURL, "https://", "http://", 1)
+	cfg.Log.Level = "chatty"
+	body, err := harness.EncodeConfig(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr bytes.Buffer
-	err = run(context.Background(), []string{"check-config", "-config", path}, &stdout, &stderr)
-	if code := exitCode(err, &stderr); code != 2 {
-		t.Fatalf("exit %d, want 2", code)
-	}
-	// A bad duration is a parse problem: it is reported alone first.
-	if !strings.Contains(stderr.String(), "uploader.backoff_max: bad duration \"5 minutes\"") {
-		t.Fatalf("duration problem not named:\n%s", stderr.String())
+	path := filepath.Join(t.TempDir(), "agent.toml")
+	check := func(body []byte) string {
+		t.Helper()
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"check-config", "-config", path}, &stdout, &stderr)
+		if code := exitCode(err, &stderr); code != 2 {
+			t.Fatalf("exit %d, want 2", code)
+		}
+		return stderr.String()
 	}
 
-	bad = strings.Replace(bad, `backoff_max = "5 minutes"`, `backoff_max = "5m"`, 1)
-	os.WriteFile(path, []byte(bad), 0o644)
-	stderr.Reset()
-	err = run(context.Background(), []string{"check-config", "-config", path}, &stdout, &stderr)
-	if code := exitCode(err, &stderr); code != 2 {
-		t.Fatalf("exit %d, want 2", code)
+	// A bad duration is a parse problem: it is reported alone first.
+	badDuration := bytes.Replace(body, []byte(`backoff_max = "1s"`), []byte(`backoff_max = "5 minutes"`), 1)
+	if out := check(badDuration); !strings.Contains(out, "uploader.backoff_max: bad duration \"5 minutes\"") {
+		t.Fatalf("duration problem not named:\n%s", out)
 	}
+
+	out := check(body)
 	for _, want := range []string{"3 problem(s)", "vehicle.plate_number: missing", "wechatpay.base_url: must be https", "log.level: \"chatty\""} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("missing %q in:\n%s", want, stderr.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
 		}
 	}
 }

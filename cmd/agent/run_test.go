@@ -13,51 +13,22 @@ import (
 
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/test/harness"
 )
 
 // writeRunConfig writes a config for a daemon against a fake endpoint and a
 // pseudo-terminal, both real, and returns its path.
 func writeRunConfig(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	keys, err := punchsim.GenerateKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := punchsim.New(keys, punchsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := harness.StartEndpoint(t, punchsim.Options{})
 	pty, err := metersim.OpenPTY()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pty.Close() })
-	body := fmt.Sprintf(`
-[vehicle]
-plate_number = "粤B12345"
-region_id = 440300
-[meter]
-device = %q
-[outbox]
-path = "outbox.db"
-[wechatpay]
-base_url = %q
-mchid = %q
-merchant_serial_no = %q
-private_key_file = %q
-public_key_id = %q
-public_key_file = %q
-ca_file = %q
-[admin]
-socket = "admin.sock"
-`, pty.Path, srv.URL(), keys.MchID, keys.MerchantSerialNo, keys.PrivateKeyFile,
-		keys.PublicKeyID, keys.PublicKeyFile, keys.CAFile)
+	dir := t.TempDir()
 	path := filepath.Join(dir, "agent.toml")
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	harness.WriteConfig(t, path, harness.NewConfig(dir, srv.Keys(), srv.URL(), pty.Path))
 	return path
 }
 

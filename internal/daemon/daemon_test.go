@@ -3,17 +3,16 @@ package daemon
 import (
 	"context"
 	"io"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"taxi-agent/internal/config"
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/stamp"
+	"taxi-agent/test/harness"
 )
 
 // movableClock is a wall clock and boot clock the test sets.
@@ -55,30 +54,14 @@ type rig struct {
 // endpoint, with the given clock, until the test ends.
 func startDaemon(t *testing.T, clock *stamp.Clock) rig {
 	t.Helper()
-	dir := t.TempDir()
-	keys, err := punchsim.GenerateKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := punchsim.New(keys, punchsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := harness.StartEndpoint(t, punchsim.Options{})
 	pty, err := metersim.OpenPTY()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pty.Close() })
-
-	cfg := config.Default()
-	cfg.Vehicle = config.Vehicle{PlateNumber: "粤B12345", RegionID: 440300}
-	cfg.Meter.Device = pty.Path
-	cfg.Outbox.Path = filepath.Join(dir, "outbox.db")
-	cfg.WeChatPay = config.WeChatPay{BaseURL: srv.URL(), MchID: keys.MchID, MerchantSerialNo: keys.MerchantSerialNo,
-		PrivateKeyFile: keys.PrivateKeyFile, PublicKeyID: keys.PublicKeyID, PublicKeyFile: keys.PublicKeyFile, CAFile: keys.CAFile}
+	cfg := harness.NewConfig(t.TempDir(), srv.Keys(), srv.URL(), pty.Path)
 	cfg.Uploader.BackoffMin, cfg.Uploader.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
-	cfg.Admin.Socket = filepath.Join(dir, "admin.sock")
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

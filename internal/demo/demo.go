@@ -133,11 +133,7 @@ func configFor(dir string, keys punchsim.Keys, url, device string) config.Config
 	cfg.Vehicle = config.Vehicle{PlateNumber: "粤B12345", RegionID: 440300}
 	cfg.Meter.Device = device
 	cfg.Outbox.Path = filepath.Join(dir, "outbox.db")
-	cfg.WeChatPay = config.WeChatPay{
-		BaseURL: url, MchID: keys.MchID, MerchantSerialNo: keys.MerchantSerialNo,
-		PrivateKeyFile: keys.PrivateKeyFile, PublicKeyID: keys.PublicKeyID,
-		PublicKeyFile: keys.PublicKeyFile, CAFile: keys.CAFile,
-	}
+	cfg.WeChatPay = keys.WeChatPay(url)
 	// Short waits so the story fits in twenty seconds; a terminal uses 1s–5m.
 	cfg.Uploader.BackoffMin = 250 * time.Millisecond
 	cfg.Uploader.BackoffMax = 1500 * time.Millisecond

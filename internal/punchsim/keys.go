@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"taxi-agent/internal/config"
 )
 
 // Keys names the throwaway key material GenerateKeys wrote. The first group
@@ -253,4 +255,14 @@ func randomDigits(n int) string {
 		b[i] = '0' + b[i]%10
 	}
 	return string(b)
+}
+
+// WeChatPay is the wechatpay section of an agent config that talks to a
+// fake at baseURL with these keys (public-key mode, the fake's CA trusted).
+func (k Keys) WeChatPay(baseURL string) config.WeChatPay {
+	return config.WeChatPay{
+		BaseURL: baseURL, MchID: k.MchID, MerchantSerialNo: k.MerchantSerialNo,
+		PrivateKeyFile: k.PrivateKeyFile, PublicKeyID: k.PublicKeyID,
+		PublicKeyFile: k.PublicKeyFile, CAFile: k.CAFile,
+	}
 }

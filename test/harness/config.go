@@ -30,11 +30,7 @@ func NewConfig(dir string, keys punchsim.Keys, url, device string) config.Config
 	cfg.Vehicle = config.Vehicle{PlateNumber: Plate, RegionID: RegionID}
 	cfg.Meter.Device = device
 	cfg.Outbox.Path = filepath.Join(dir, "outbox.db")
-	cfg.WeChatPay = config.WeChatPay{
-		BaseURL: url, MchID: keys.MchID, MerchantSerialNo: keys.MerchantSerialNo,
-		PrivateKeyFile: keys.PrivateKeyFile, PublicKeyID: keys.PublicKeyID,
-		PublicKeyFile: keys.PublicKeyFile, CAFile: keys.CAFile,
-	}
+	cfg.WeChatPay = keys.WeChatPay(url)
 	cfg.Uploader.BackoffMin = 100 * time.Millisecond
 	cfg.Uploader.BackoffMax = time.Second
 	cfg.Uploader.AttemptTimeout = 2 * time.Second
