@@ -81,7 +81,7 @@ func New(cfg Config, store Store, auth Authenticator) (*Uploader, error) {
 		sched: schedule{min: cfg.BackoffMin, max: cfg.BackoffMax, held: cfg.HeldRetry, retryAfterCap: cfg.RetryAfterCap},
 		log:   cfg.Logger.With("component", "uploader"),
 		wake:  make(chan struct{}, 1),
-		pace:  pace{floor: cfg.BackoffMin, ceiling: cfg.BackoffMax},
+		pace:  newPace(cfg.BackoffMin, cfg.BackoffMax),
 	}
 	u.client = newPunchClient(cfg, auth, hc, u.rand)
 	return u, nil

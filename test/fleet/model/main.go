@@ -12,7 +12,8 @@
 // Two laws:
 //
 //   - current: the uploader's (internal/uploader/pace.go, mirrored here):
-//     the pace ×4 per 429 from 1 s up to 300 s, halving every 20 s; a 429
+//     the pace ×4 per 429 from 1 s up to a minute (-ceiling), halving
+//     every 20 s; a 429
 //     retried after Retry-After plus a uniform share of the pace; after a
 //     delivery the next event waits 0.5-1.5 × the pace.
 //   - oracle: a terminal told N and R in advance. After its first answer
@@ -43,6 +44,7 @@ type spec struct {
 	rate               float64 // R, requests per second; the bucket holds R
 	start              float64 // s; first requests spread uniformly over it
 	law                string
+	ceiling            float64 // current: s
 	rho, jitter        float64 // oracle
 }
 
@@ -54,12 +56,12 @@ type law interface {
 }
 
 // current mirrors internal/uploader/pace.go.
-type current struct{ d, at float64 }
+type current struct{ d, at, ceiling float64 }
 
 const (
-	floor, ceiling = 1.0, 300.0 // BackoffMin, BackoffMax
-	factor         = 4.0
-	halfLife       = 20.0
+	floor    = 1.0 // BackoffMin
+	factor   = 4.0
+	halfLife = 20.0
 )
 
 func (p *current) decayed(now float64) float64 {
@@ -73,7 +75,7 @@ func (p *current) next(now float64, ok bool, ra, r float64) float64 {
 		}
 		return 0
 	}
-	p.d = min(max(p.decayed(now)*factor, floor), ceiling)
+	p.d = min(max(p.decayed(now)*factor, floor), p.ceiling)
 	p.at = now
 	return ra + (1-r)*p.d
 }
@@ -128,7 +130,7 @@ func run(s spec, seed uint64) figures {
 		case "oracle":
 			laws[i] = &oracle{interval: float64(s.terminals) / (s.rho * s.rate), jitter: s.jitter}
 		default:
-			laws[i] = &current{}
+			laws[i] = &current{ceiling: s.ceiling}
 		}
 		left[i] = s.backlog
 		heap.Push(q, event{at: rng.Float64() * s.start, term: i})
@@ -193,16 +195,20 @@ func main() {
 	flag.Float64Var(&s.rate, "rate", 10, "R: requests per second the endpoint admits")
 	start := flag.Duration("start", 2600*time.Millisecond, "the first requests spread over this (TestFleet: 2.6s reduced, 2-6s full)")
 	flag.StringVar(&s.law, "law", "current", "current or oracle")
+	ceiling := flag.Duration("ceiling", time.Minute, "current: the pace's ceiling (the uploader's: a minute; before: BackoffMax, 5m)")
 	flag.Float64Var(&s.rho, "rho", 0.8, "oracle: the share of R the fleet aims to offer")
-	flag.Float64Var(&s.jitter, "jitter", 0, "oracle: ± share of the interval each wait varies")
+	flag.Float64Var(&s.jitter, "jitter", 0.1, "oracle: ± share of the interval each wait varies")
 	seeds := flag.Int("seeds", 5, "runs, one seed each")
 	flag.Parse()
 	if flag.NArg() > 0 || s.terminals < 1 || s.backlog < 1 || s.rate <= 0 || s.rho <= 0 || (s.law != "current" && s.law != "oracle") {
 		flag.Usage()
 		os.Exit(2)
 	}
-	s.start = start.Seconds()
+	s.start, s.ceiling = start.Seconds(), ceiling.Seconds()
 	fmt.Printf("%s: %d terminals × %d, R = %g/s", s.law, s.terminals, s.backlog, s.rate)
+	if s.law == "current" {
+		fmt.Printf(", pace ceiling %s", *ceiling)
+	}
 	if s.law == "oracle" {
 		fmt.Printf(", offering %.2f × R, jitter ±%.0f%%", s.rho, 100*s.jitter)
 	}
