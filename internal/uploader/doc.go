@@ -10,7 +10,9 @@
 //     (unsigned, badly signed, out of the 5-minute window, or a
 //     WECHATPAY/SIGNTEST/ probe) are retried with capped exponential
 //     backoff and full jitter, plus a capped Retry-After when the server
-//     sent one; the event stays at the head and blocks the ones behind it;
+//     sent one (a 429's spread is the throttling pace of pace.go rather
+//     than the backoff); the event stays at the head and blocks the ones
+//     behind it;
 //   - 401, 403 and 404 (and a redirect, or a local signing failure) mean the
 //     terminal's configuration, key or clock is wrong for every event: the
 //     event is held at the head, retried every HeldRetry, and the condition
