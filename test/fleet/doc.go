@@ -7,6 +7,7 @@
 //
 // The package has no code of its own; `go test ./test/fleet` runs the
 // reduced fleet and the wire checks, `go test ./test/fleet -run Fleet
-// -fleet.full -v` the full fleet of 2 000 terminals. FIGURES.md has the
-// figures and the commands that produced them.
+// -fleet.full -v` the full fleet of 2 000 terminals. test/fleet/model is
+// an event-level model of the same simulation, fast enough to sweep pacing
+// laws. FIGURES.md has the figures and the commands that produced them.
 package fleet
