@@ -19,7 +19,8 @@
 //   - oracle: a terminal told N and R in advance. After its first answer
 //     it picks a random phase in one interval N/(ρ·R), then sends every
 //     interval (± -jitter). No terminal can know more without the server
-//     telling it, so what the oracle misses, any law misses.
+//     telling it, so what the oracle misses, any law misses that does not
+//     coordinate the terminals' phases.
 //
 // Usage:
 //
