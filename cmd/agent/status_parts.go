@@ -88,8 +88,12 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 		line("", "OUTBOX ERROR: %s", u.StoreError)
 		hints = append(hints, "the uploader cannot update the outbox: check the disk ('df', 'dmesg')")
 	}
-	line("", "since start: %d delivered, %d retried, %d dead-lettered, %d unverified answer(s)",
-		u.Delivered, u.Retried, u.DeadLettered, u.UnverifiedAnswers)
+	retried := fmt.Sprintf("%d retried", u.Retried)
+	if u.Throttled > 0 {
+		retried += fmt.Sprintf(" (%d rate-limited)", u.Throttled)
+	}
+	line("", "since start: %d delivered, %s, %d dead-lettered, %d unverified answer(s)",
+		u.Delivered, retried, u.DeadLettered, u.UnverifiedAnswers)
 	line("", "traffic: %s sent, %s received, %d connection(s)", kib(u.BytesSent), kib(u.BytesReceived), u.Connections)
 	if u.UnverifiedAnswers > 0 {
 		hints = append(hints, fmt.Sprintf("%d answer(s) from the API did not verify: check wechatpay.public_key_id/public_key_file, the clock, or a proxy in the way", u.UnverifiedAnswers))

@@ -145,13 +145,13 @@ func TestStatusJSON(t *testing.T) {
 }
 
 // fillUploader sets the uploader part of the fake status: retrying the
-// head after two 503s.
+// head after two 503s, one 429 earlier.
 func fillUploader(st *admin.Status, now time.Time) {
 	st.Uploader = uploader.Status{
 		Running: true, HeadID: admintest.IDRetrying, ConsecutiveFailures: 2, NextAttempt: now.Add(4 * time.Minute),
 		LastError: &uploader.LastError{EventID: admintest.IDRetrying, Kind: "server", AttemptError: outbox.AttemptError{
 			At: now.Add(-time.Minute), Status: 503, Code: "SYSTEM_ERROR", Message: "系统繁忙", RequestID: admintest.RetryRequest}},
-		Delivered: 2, Retried: 2, DeadLettered: 1, BytesSent: 10240, BytesReceived: 4096, Connections: 3,
+		Delivered: 2, Retried: 3, Throttled: 1, DeadLettered: 1, BytesSent: 10240, BytesReceived: 4096, Connections: 3,
 	}
 }
 
@@ -159,6 +159,6 @@ func fillUploader(st *admin.Status, now time.Time) {
 var uploaderText = []string{
 	"uploader retrying event 4, next attempt in 4m00s (", "); 2 failed attempt(s) since the last delivery\n",
 	"last error ", "(1m00s ago), event 4, server error: HTTP 503 SYSTEM_ERROR \"系统繁忙\" Request-ID " + admintest.RetryRequest + "\n",
-	"since start: 2 delivered, 2 retried, 1 dead-lettered, 0 unverified answer(s)\n",
+	"since start: 2 delivered, 3 retried (1 rate-limited), 1 dead-lettered, 0 unverified answer(s)\n",
 	"traffic: 10.0 KiB sent, 4.0 KiB received, 3 connection(s)\n",
 }

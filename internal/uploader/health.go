@@ -71,8 +71,11 @@ func (u *Uploader) failed(rec outbox.Record, e *DeliveryError, ae outbox.Attempt
 		st.LastError = &LastError{AttemptError: ae, Kind: e.Kind.String(), EventID: rec.ID}
 		st.ConsecutiveFailures++
 		st.Retried++
-		if e.Kind == KindUnverified {
+		switch e.Kind {
+		case KindUnverified:
 			st.UnverifiedAnswers++
+		case KindThrottled:
+			st.Throttled++
 		}
 		st.NextAttempt = next
 		if e.Held() {

@@ -32,6 +32,7 @@ type Status struct {
 
 	Delivered         uint64 `json:"delivered"`          // punches delivered
 	Retried           uint64 `json:"retried"`            // failed attempts scheduled for retry (held included)
+	Throttled         uint64 `json:"throttled"`          // of those, answered 429 (rate-limited)
 	DeadLettered      uint64 `json:"dead_lettered"`      // punches dead-lettered
 	UnverifiedAnswers uint64 `json:"unverified_answers"` // 2xx answers whose signature did not verify
 	TransportRetries  uint64 `json:"transport_retries"`  // quick retries inside attempts

@@ -164,14 +164,19 @@ func runFleet(t testing.TB, s fleetSpec) fleetFigures {
 			st.Accepted, want, st.Rejected, duplicates(srv.Exchanges()))
 	}
 	checkOrder(t, srv.Accepted())
+	counted := 0 // 429s, as the terminals' status counts them
 	for _, tm := range terms {
 		us := tm.up.Status()
 		f.Conns += us.Connections
 		f.Sent += us.BytesSent
 		f.Received += us.BytesReceived
+		counted += int(us.Throttled)
 	}
 	f.reqs, f.start = bucket.seen(), start
 	measure(&f, f.reqs, start)
+	if counted != f.Throttled {
+		t.Errorf("the terminals' status counts %d 429s; the endpoint sent %d", counted, f.Throttled)
+	}
 	return f
 }
 
