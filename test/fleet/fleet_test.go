@@ -53,7 +53,7 @@ var (
 	// becomes speed seconds of simulated time. At 10×, the stampede's
 	// answers took 3-5 simulated seconds each, the throttled terminals
 	// learned their pace that much later, and the peak after 10 s read
-	// 4.1-4.6 × R; at 5× and 2.5× it reads 2.0-2.1 × R, as the CPU-free
+	// 4.1-4.6 × R; at 5× and 2.5× it reads 2.0-2.7 × R, as the CPU-free
 	// model of test/fleet/model predicts. The full fleet runs at half real
 	// time for the same reason.
 	reducedFleet  = fleetSpec{Terminals: 200, Events: 5, Rate: 10, Burst: 10, Outage: time.Minute, Speed: 5, Window: 10 * time.Second}
