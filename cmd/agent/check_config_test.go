@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"taxi-agent/internal/config"
 	"taxi-agent/test/harness"
@@ -78,6 +80,32 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"delivered 7, dead-lettered 1", "FORGED 204", "OK: every event"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+// TestStrayArgumentIsAMistake: `check-config other.toml` (no -config) must
+// not check the default file and say ok; no command ignores an argument it
+// does not take.
+func TestStrayArgumentIsAMistake(t *testing.T) {
+	cfg := writeRunConfig(t)
+	for _, args := range [][]string{
+		{"check-config", cfg},
+		{"run", "-config", cfg, "now"},
+		{"status", "-config", cfg, "now"},
+		{"version", "now"},
+		{"demo", "now"},
+		{"meter", "monitor", "-config", cfg, "now"},
+		{"outbox", "ls", "-config", cfg, "pending"},
+		{"outbox", "export", "-config", cfg, "out.csv"},
+	} {
+		// A command that ignored the argument would run: stop it soon.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, args, &stdout, &stderr)
+		cancel()
+		if !errors.Is(err, errUsage) || stdout.Len() > 0 || !strings.Contains(stderr.String(), "unexpected argument") {
+			t.Errorf("%q: err %v, stdout %q, stderr %q; want a usage mistake naming the argument", args, err, stdout.String(), stderr.String())
 		}
 	}
 }

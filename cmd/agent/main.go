@@ -102,8 +102,23 @@ func newFlagSet(name, args string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args and turns a flag mistake into errUsage.
+// parseFlags parses args, which must all be flags, and turns a mistake
+// into errUsage. A stray argument is a mistake, not ignored: `check-config
+// other.toml` would otherwise check the default file and say it is ok.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := parseSome(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+// parseSome parses the flags up to the first argument that is not one.
+func parseSome(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

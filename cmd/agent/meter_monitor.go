@@ -41,10 +41,6 @@ func cmdMeterMonitor(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
 	cfg, err := loadToolConfig(*path)
 	if err != nil {
 		return err

@@ -106,7 +106,7 @@ func connect(ctx context.Context, configPath string, write bool, stderr io.Write
 func parseWithArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := parseFlags(fs, args); err != nil {
+		if err := parseSome(fs, args); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {

@@ -18,7 +18,7 @@ func cmdOutboxExport(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if (*format != "jsonl" && *format != "csv") || fs.NArg() > 0 {
+	if *format != "jsonl" && *format != "csv" {
 		fs.Usage()
 		return errUsage
 	}

@@ -24,7 +24,7 @@ func cmdOutboxLs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	state, ok := parseState(*stateFlag)
-	if !ok || *limit < 0 || fs.NArg() > 0 {
+	if !ok || *limit < 0 {
 		if !ok {
 			fmt.Fprintf(stderr, "agent outbox ls: -state %q: use pending, dead or delivered\n", *stateFlag)
 		}

@@ -22,10 +22,6 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
 	cfg, err := loadToolConfig(*path)
 	if err != nil {
 		return err
