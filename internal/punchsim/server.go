@@ -73,6 +73,7 @@ type Server struct {
 	mu        sync.Mutex
 	addr      string
 	srv       *http.Server
+	ln        net.Listener  // srv's; Stop closes it itself (see Stop)
 	quit      chan struct{} // closed when the current serving generation stops
 	closed    bool
 	seq       int
@@ -185,7 +186,7 @@ func (s *Server) Start() error {
 			}
 		},
 	}
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	go func() { _ = srv.Serve(tls.NewListener(ln, s.tlsConfig)) }()
 	return nil
 }
@@ -195,8 +196,8 @@ func (s *Server) Start() error {
 // brings it back on the same address.
 func (s *Server) Stop() error {
 	s.mu.Lock()
-	srv, quit := s.srv, s.quit
-	s.srv = nil
+	srv, ln, quit := s.srv, s.ln, s.quit
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
@@ -205,6 +206,12 @@ func (s *Server) Stop() error {
 	if err := srv.Close(); err != nil {
 		return fmt.Errorf("stop server: %w", err)
 	}
+	// srv.Close closes only the listeners Serve has taken on; right after
+	// Start, Serve may not have yet, and would close the listener later,
+	// resetting the connections that reached it meanwhile instead of
+	// refusing them. So close it here too; if srv.Close did, this only
+	// errors.
+	_ = ln.Close()
 	return nil
 }
 
