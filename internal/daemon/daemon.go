@@ -105,7 +105,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.link = meter.NewLink(meter.LinkConfig{
 		Open:   openPort,
-		Handle: d.handle,
+		Handle: d.meterHandler(),
 		Device: byte(cfg.Meter.DeviceType),
 		Vendor: byte(cfg.Meter.Vendor),
 		Logger: log.With("component", "meter"),

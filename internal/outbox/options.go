@@ -90,6 +90,7 @@ func (t tuning) boltOptions(o Options) *bolt.Options {
 	return &bolt.Options{
 		Timeout:        o.LockTimeout,
 		NoFreelistSync: t.NoFreelistSync,
+		NoSync:         mutantNoSync,
 		FreelistType:   t.FreelistType,
 		PageSize:       t.PageSize,
 		MaxSize:        o.MaxSize,
