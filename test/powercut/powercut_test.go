@@ -187,6 +187,7 @@ func TestPowerCut(t *testing.T) {
 	)
 	start := time.Now()
 	for boot := 0; boot <= *cuts; boot++ {
+		bootAt := time.Now()
 		vm, err := StartVM(r.vmcfg)
 		if err != nil {
 			t.Fatal(err)
@@ -202,6 +203,7 @@ func TestPowerCut(t *testing.T) {
 			t.Fatalf("boot %d: %v\nconsole:\n%s", boot, err, strings.Join(vm.Lines(0), "\n"))
 		}
 
+		listed := time.Since(bootAt)
 		// The check of the previous cut.
 		dups := 0
 		for _, n := range o.counts {
@@ -273,7 +275,12 @@ func TestPowerCut(t *testing.T) {
 			}
 			delay = time.Duration(rng.Int64N(int64(maxCutDelay)))
 		}
+		ran := time.Since(bootAt)
 		time.Sleep(delay)
+		if testing.Verbose() {
+			t.Logf("boot %d: listing after %s, agent answering after %s, cut %s later; %d records",
+				boot, listed.Round(100*time.Millisecond), ran.Round(100*time.Millisecond), delay.Round(100*time.Millisecond), len(o.counts))
+		}
 		if l, _, err := vm.WaitLine(0, "PC agent exit", 0); err == nil {
 			vm.Kill()
 			cancel()
