@@ -27,6 +27,14 @@ const certificateAAD = "certificate"
 // "certificate", and the base64 of ciphertext followed by the 16-byte tag.
 func (s *Server) certificates(w http.ResponseWriter, r *http.Request, x *Exchange) {
 	x.Path = CertificatesPath
+	s.mu.Lock()
+	down := s.certsDown
+	s.mu.Unlock()
+	if down {
+		x.Detail = "certificates endpoint unreachable"
+		reset(w)
+		return
+	}
 	if r.Method != http.MethodGet {
 		s.reject(w, x, RejectMethod, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "only GET")
 		return
@@ -73,6 +81,15 @@ func (s *Server) certificates(w http.ResponseWriter, r *http.Request, x *Exchang
 	w.Header().Set("Content-Type", "application/json")
 	x.Detail = "certificates"
 	s.answer(w, x, http.StatusOK, body, signNormal)
+}
+
+// SetCertificatesReachable makes GET /v3/certificates reset the
+// connection (false) or answer again (true), while punches are still
+// answered: a downloader that cannot reach the download API.
+func (s *Server) SetCertificatesReachable(ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.certsDown = !ok
 }
 
 // sealAES256GCM encrypts plaintext with AES-256-GCM; the tag follows the

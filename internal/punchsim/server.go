@@ -93,6 +93,7 @@ type Server struct {
 	current   int            // index in platforms of the certificate that signs
 	signer    AnswerSigner
 	skew      time.Duration // the fake's clock minus Options.Now
+	certsDown bool          // GET /v3/certificates resets the connection
 }
 
 // New loads keys and starts serving HTTPS on opts.Addr.

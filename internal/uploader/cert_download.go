@@ -22,10 +22,16 @@ type DownloadStatus struct {
 	Downloads   uint64    `json:"downloads"`
 }
 
-// serialRefreshGap is the least time between two downloads caused by
-// answers with an unknown serial, so that forged serials cannot make the
-// terminal hammer the download API.
-const serialRefreshGap = time.Minute
+// An answer with an unknown serial makes the downloader fetch the
+// certificates at once (a rotation), but the same serial at most once per
+// serialRefreshGap and any serial at most once per anySerialGap, so that
+// answers with made-up serials cannot make the terminal hammer the
+// download API.
+const (
+	serialRefreshGap = 10 * time.Minute
+	anySerialGap     = 5 * time.Second
+	maxSerialsTried  = 64
+)
 
 // newDownloader sets up the certificate downloader and returns the stored
 // set (none when there is no store yet, or it cannot be read: the next
@@ -112,11 +118,19 @@ func (a *DirectAuth) Run(ctx context.Context) {
 }
 
 // refreshForSerial downloads the certificates because an answer named an
-// unknown serial, unless that was done within serialRefreshGap; it reports
+// unknown serial, unless that serial was tried lately; it reports
 // whether the set now has the serial.
 func (a *DirectAuth) refreshForSerial(ctx context.Context, serial string) bool {
+	now := time.Now()
 	a.dlMu.Lock()
-	recent := time.Since(a.dlState.LastAttempt) < serialRefreshGap && !a.dlState.LastAttempt.IsZero()
+	last, tried := a.serialTried[serial]
+	recent := tried && now.Sub(last) < serialRefreshGap || now.Sub(a.lastSerialTry) < anySerialGap
+	if !recent {
+		if a.serialTried == nil || len(a.serialTried) >= maxSerialsTried {
+			a.serialTried = map[string]time.Time{}
+		}
+		a.serialTried[serial], a.lastSerialTry = now, now
+	}
 	a.dlMu.Unlock()
 	if recent {
 		return false

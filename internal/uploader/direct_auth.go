@@ -103,6 +103,10 @@ type DirectAuth struct {
 	interval time.Duration
 	dlMu     sync.Mutex
 	dlState  DownloadStatus
+	// serialTried is when an answer's unknown serial last caused a
+	// download, by serial; lastSerialTry the last of those.
+	serialTried   map[string]time.Time
+	lastSerialTry time.Time
 }
 
 var (
