@@ -24,13 +24,14 @@ type DownloadStatus struct {
 
 // An answer with an unknown serial makes the downloader fetch the
 // certificates at once (a rotation), but the same serial at most once per
-// serialRefreshGap and any serial at most once per anySerialGap, so that
-// answers with made-up serials cannot make the terminal hammer the
-// download API.
+// serialRefreshGap and at most serialBurst such downloads per
+// serialBurstWindow, so that answers with made-up serials cannot make the
+// terminal hammer the download API.
 const (
-	serialRefreshGap = 10 * time.Minute
-	anySerialGap     = 5 * time.Second
-	maxSerialsTried  = 64
+	serialRefreshGap  = 10 * time.Minute
+	serialBurst       = 3
+	serialBurstWindow = time.Minute
+	maxSerialsTried   = 64
 )
 
 // newDownloader sets up the certificate downloader and returns the stored
@@ -124,12 +125,17 @@ func (a *DirectAuth) refreshForSerial(ctx context.Context, serial string) bool {
 	now := time.Now()
 	a.dlMu.Lock()
 	last, tried := a.serialTried[serial]
-	recent := tried && now.Sub(last) < serialRefreshGap || now.Sub(a.lastSerialTry) < anySerialGap
+	burst := len(a.serialTries) >= serialBurst && now.Sub(a.serialTries[0]) < serialBurstWindow
+	recent := tried && now.Sub(last) < serialRefreshGap || burst
 	if !recent {
 		if a.serialTried == nil || len(a.serialTried) >= maxSerialsTried {
 			a.serialTried = map[string]time.Time{}
 		}
-		a.serialTried[serial], a.lastSerialTry = now, now
+		a.serialTried[serial] = now
+		a.serialTries = append(a.serialTries, now)
+		if len(a.serialTries) > serialBurst {
+			a.serialTries = a.serialTries[1:]
+		}
 	}
 	a.dlMu.Unlock()
 	if recent {

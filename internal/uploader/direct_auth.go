@@ -104,9 +104,9 @@ type DirectAuth struct {
 	dlMu     sync.Mutex
 	dlState  DownloadStatus
 	// serialTried is when an answer's unknown serial last caused a
-	// download, by serial; lastSerialTry the last of those.
-	serialTried   map[string]time.Time
-	lastSerialTry time.Time
+	// download, by serial; serialTries the last few of those downloads.
+	serialTried map[string]time.Time
+	serialTries []time.Time
 }
 
 var (
