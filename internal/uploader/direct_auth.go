@@ -162,6 +162,13 @@ func NewDirectAuth(c DirectAuthConfig) (*DirectAuth, error) {
 			return nil, fmt.Errorf("load direct auth: %w", err)
 		}
 		a.keys.Store(set)
+		expired, expiring := set.Expiry(a.now())
+		for _, k := range expired {
+			a.log.Warn("platform certificate expired: answers it signs still verify, but remove it from the file", "serial", k.Serial, "not_after", k.NotAfter, "source", k.Source)
+		}
+		for _, k := range expiring {
+			a.log.Warn("platform certificate expires within 30 days: add the new one, or migrate to the public key", "serial", k.Serial, "not_after", k.NotAfter, "source", k.Source)
+		}
 	}
 	return a, nil
 }
