@@ -152,6 +152,7 @@ type tally struct {
 	dupsPerCut        []int
 	corrupt           []string // per affected cut, what was seen
 	droppedBlocks     int
+	dirtyCuts         int // cuts that found writes in the cache
 }
 
 // TestPowerCut cuts the power of a VM running the agent at random moments,
@@ -236,6 +237,7 @@ func TestPowerCut(t *testing.T) {
 		if *mutant != "" && (len(tl.lost) > 0 || len(tl.corrupt) > 0) {
 			vm.Kill()
 			t.Logf("mutant %s caught after %d cut(s): %d lost, %d corrupt outcomes", *mutant, boot, len(tl.lost), len(tl.corrupt))
+			fmt.Printf("FIGURES powercut mutant=%s caught_after_cuts=%d lost=%d corrupt=%d seed=%d\n", *mutant, boot, len(tl.lost), len(tl.corrupt), s)
 			return
 		}
 		if boot == *cuts {
@@ -297,8 +299,11 @@ func TestPowerCut(t *testing.T) {
 			torn = CoinToss(rng)
 			tl.torn++
 		}
-		dropped, _ := r.disk.Cut(torn)
+		dropped, keptBlocks := r.disk.Cut(torn)
 		tl.droppedBlocks += dropped
+		if dropped+keptBlocks > 0 {
+			tl.dirtyCuts++
+		}
 		tl.cuts++
 		mu.Lock()
 		// A promise answered after the cut cannot be; drop any (there are none
@@ -323,10 +328,10 @@ func TestPowerCut(t *testing.T) {
 		elapsed.Round(time.Second), float64(tl.cuts)/elapsed.Minutes())
 	t.Logf("events promised %d, lost %d, outboxes set aside or unreadable %d; duplicate records %d (%.2f per cut, max %d in one)",
 		tl.promised, len(tl.lost), len(tl.corrupt), tl.duplicates, float64(tl.duplicates)/float64(max(tl.cuts, 1)), maxOf(tl.dupsPerCut))
-	t.Logf("disk: %d writes (%d FUA), %d flushes; %d cached blocks dropped at cuts", ds.Writes, ds.FUAWrites, ds.Flushes, tl.droppedBlocks)
-	fmt.Printf("FIGURES powercut cuts=%d minutes=%.1f cuts_per_min=%.1f promised=%d lost=%d set_aside=%d duplicates=%d dup_per_cut=%s torn=%d early=%d accel=%s seed=%d\n",
+	t.Logf("disk: %d writes (%d FUA), %d flushes; %d cuts found unflushed writes, %d cached blocks dropped", ds.Writes, ds.FUAWrites, ds.Flushes, tl.dirtyCuts, tl.droppedBlocks)
+	fmt.Printf("FIGURES powercut cuts=%d minutes=%.1f cuts_per_min=%.1f promised=%d lost=%d set_aside=%d duplicates=%d dup_per_cut=%s torn=%d early=%d dirty_cuts=%d accel=%s seed=%d\n",
 		tl.cuts, elapsed.Minutes(), float64(tl.cuts)/elapsed.Minutes(), tl.promised, len(tl.lost), len(tl.corrupt), tl.duplicates,
-		strconv.FormatFloat(float64(tl.duplicates)/float64(max(tl.cuts, 1)), 'f', 2, 64), tl.torn, tl.early, r.vmcfg.Accel, s)
+		strconv.FormatFloat(float64(tl.duplicates)/float64(max(tl.cuts, 1)), 'f', 2, 64), tl.torn, tl.early, tl.dirtyCuts, r.vmcfg.Accel, s)
 
 	if *mutant != "" {
 		t.Fatalf("mutant %s NOT caught in %d cuts: the suite cannot see this fault", *mutant, tl.cuts)
