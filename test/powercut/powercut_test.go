@@ -115,6 +115,17 @@ func readOutcome(vm *VM) (outcome, int, error) {
 		switch {
 		case strings.HasPrefix(l, "PC files"):
 			o.files = strings.Fields(strings.TrimPrefix(l, "PC files"))
+		case strings.HasPrefix(l, "PC recs "):
+			f := strings.Fields(l)
+			a, b, ok := strings.Cut(f[len(f)-1], "-")
+			first, err1 := strconv.ParseUint(a, 10, 64)
+			last, err2 := strconv.ParseUint(b, 10, 64)
+			if len(f) != 4 || !ok || err1 != nil || err2 != nil || last < first || last-first > 1e6 {
+				return outcome{}, 0, fmt.Errorf("bad listing line %q", l)
+			}
+			for n := first; n <= last; n++ {
+				o.counts[f[2]+"|"+strconv.FormatUint(n, 10)]++
+			}
 		case strings.HasPrefix(l, "PC rec "):
 			f := strings.Fields(l)
 			if len(f) == 4 {

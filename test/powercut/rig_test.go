@@ -16,7 +16,7 @@ import (
 )
 
 // diskMiB is the size of the outbox's virtual disk.
-const diskMiB = 64
+const diskMiB = 128
 
 // rig is what every boot shares: the initramfs, the disk, the sockets.
 type rig struct {

@@ -1,12 +1,19 @@
-// Command vminit is PID 1 of the power-cut suite's VM. It loads the
-// kernel modules listed in /modules.order, mounts the virtual disk
+// Command vminit is PID 1 of the VMs of the test suites. It loads the
+// kernel modules listed in /modules.order. With vminit.root=DEV on the
+// kernel command line it then mounts DEV (ext4) and hands over to its
+// /sbin/init, as an initramfs does (the systemd VM, test/systemdvm).
+// Otherwise it is the power-cut suite's init: it mounts the virtual disk
 // /dev/vda (ext4) on /data with the options of pc.mountopts= on the kernel
 // command line, reports what the previous boot left there, then runs the
 // agent. Everything goes to the console (ttyS0), one line per fact, each
 // starting with "PC ":
 //
 //	PC files <name>…             the entries of /data
-//	PC rec <type> <licence>      one line per record of `agent outbox export`
+//	PC recs <type> <first>-<last> records of `agent outbox export`, in
+//	                             order, as runs of consecutive licence
+//	                             numbers (a record listed twice starts a
+//	                             new run)
+//	PC rec <type> <licence>      a record whose licence is not a number
 //	PC export exit=<code> <msg>  how the export ended
 //	PC run                       the agent is started
 //	PC agent exit=<code>         the agent ended (it should not)
@@ -21,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,11 +75,17 @@ func boot() error {
 		}
 	}
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	opts := ""
+	opts, root := "", ""
 	for _, f := range strings.Fields(string(cmdline)) {
 		if v, ok := strings.CutPrefix(f, "pc.mountopts="); ok {
 			opts = v
 		}
+		if v, ok := strings.CutPrefix(f, "vminit.root="); ok {
+			root = v
+		}
+	}
+	if root != "" {
+		return switchRoot(root)
 	}
 	if err := waitFor("/dev/vda", 20*time.Second); err != nil {
 		return err
@@ -99,8 +113,8 @@ func boot() error {
 	return nil
 }
 
-// export lists the outbox with the agent's own command, one short line a
-// record: the console is slow.
+// export lists the outbox with the agent's own command, in runs: the
+// console is slow and the outbox holds thousands of records.
 func export() {
 	var out, errb bytes.Buffer
 	cmd := exec.Command(agent, "outbox", "export", "-config", config)
@@ -108,6 +122,16 @@ func export() {
 	err := cmd.Run()
 	sc := bufio.NewScanner(&out)
 	sc.Buffer(nil, 1<<20)
+	// A run per event type: sign-ins and sign-outs alternate.
+	type run struct{ first, last uint64 }
+	runs := map[string]*run{}
+	var types []string
+	flush := func(typ string) {
+		if r := runs[typ]; r != nil {
+			fmt.Printf("PC recs %s %d-%d\n", typ, r.first, r.last)
+			runs[typ] = nil
+		}
+	}
 	for sc.Scan() {
 		var r struct {
 			EventType     string `json:"event_type"`
@@ -117,7 +141,23 @@ func export() {
 			fmt.Printf("PC rec bad %q\n", sc.Text())
 			continue
 		}
-		fmt.Printf("PC rec %s %s\n", r.EventType, r.DriverLicense)
+		n, nerr := strconv.ParseUint(r.DriverLicense, 10, 64)
+		cur, known := runs[r.EventType]
+		if !known {
+			types = append(types, r.EventType)
+		}
+		switch {
+		case nerr != nil:
+			fmt.Printf("PC rec %s %s\n", r.EventType, r.DriverLicense)
+		case cur != nil && n == cur.last+1:
+			cur.last = n
+		default:
+			flush(r.EventType)
+			runs[r.EventType] = &run{n, n}
+		}
+	}
+	for _, typ := range types {
+		flush(typ)
 	}
 	msg := strings.Join(strings.Fields(errb.String()), " ")
 	fmt.Printf("PC export exit=%d %s\n", cmd.ProcessState.ExitCode(), msg)
@@ -135,4 +175,34 @@ func waitFor(path string, d time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// switchRoot mounts dev as the root file system and executes its
+// /sbin/init in place of this process, as switch_root(8) does.
+func switchRoot(dev string) error {
+	if err := waitFor(dev, 20*time.Second); err != nil {
+		return err
+	}
+	_ = os.MkdirAll("/newroot", 0o755)
+	if err := unix.Mount(dev, "/newroot", "ext4", 0, ""); err != nil {
+		return fmt.Errorf("mount %s: %w", dev, err)
+	}
+	for _, m := range []string{"/dev", "/proc", "/sys"} {
+		if err := unix.Mount(m, "/newroot"+m, "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("move %s: %w", m, err)
+		}
+	}
+	if err := os.Chdir("/newroot"); err != nil {
+		return err
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move the new root: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return err
+	}
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
+	return unix.Exec("/sbin/init", []string{"/sbin/init"}, os.Environ())
 }
