@@ -44,38 +44,39 @@ const (
 
 // vm is the booted VM with its console shell and meter line.
 type vm struct {
-	t     *testing.T
 	cmd   *exec.Cmd
 	sh    *shell
 	meter *metersim.Meter
 }
 
-// sh runs a command in the VM and fails the test unless it exits 0.
-func (v *vm) must(cmd string) string {
-	v.t.Helper()
+// must runs a command in the VM and fails t unless it exits 0; the
+// service's journal then goes into the failure.
+func (v *vm) must(t *testing.T, cmd string) string {
+	t.Helper()
 	out, rc, err := v.sh.run(cmd, cmdTimeout)
 	if err != nil {
-		v.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if rc != 0 {
-		v.t.Fatalf("in the VM, %q exited %d:\n%s", cmd, rc, out)
+		j, _, _ := v.sh.run("journalctl -u taxi-agent --no-pager | tail -25", cmdTimeout)
+		t.Fatalf("in the VM, %q exited %d:\n%s\njournal:\n%s", cmd, rc, out, j)
 	}
 	return out
 }
 
-func (v *vm) run(cmd string) (string, int) {
-	v.t.Helper()
+func (v *vm) run(t *testing.T, cmd string) (string, int) {
+	t.Helper()
 	out, rc, err := v.sh.run(cmd, cmdTimeout)
 	if err != nil {
-		v.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out, rc
 }
 
 // unit returns systemctl show's properties of the service.
-func (v *vm) unit(props ...string) map[string]string {
-	v.t.Helper()
-	out := v.must("systemctl show taxi-agent.service -p " + strings.Join(props, ",") + " || true")
+func (v *vm) unit(t *testing.T, props ...string) map[string]string {
+	t.Helper()
+	out := v.must(t, "systemctl show taxi-agent.service -p "+strings.Join(props, ",")+" || true")
 	m := map[string]string{}
 	for _, l := range strings.Split(out, "\n") {
 		if k, val, ok := strings.Cut(l, "="); ok {
@@ -169,7 +170,7 @@ func TestSystemdVM(t *testing.T) {
 		return c
 	}
 	console, meterConn := accept(consoleL), accept(meterL)
-	v := &vm{t: t, cmd: cmd, sh: newShell(console)}
+	v := &vm{cmd: cmd, sh: newShell(console)}
 	v.meter = metersim.New(meterConn, metersim.Options{AnswerTimeout: time.Second})
 	t.Cleanup(func() { v.meter.Close() })
 	t.Cleanup(func() {
@@ -180,20 +181,23 @@ func TestSystemdVM(t *testing.T) {
 
 	start := time.Now()
 	must(t, v.sh.login(bootTimeout))
-	state, _ := v.run("systemctl is-system-running --wait")
+	state, _ := v.run(t, "systemctl is-system-running --wait")
 	t.Logf("booted in %s: system %s", time.Since(start).Round(time.Second), strings.TrimSpace(state))
 
 	// Install, as a technician would.
-	v.must("mkdir -p /mnt/p && mount -o ro /dev/vdc /mnt/p && dpkg -i /mnt/p/taxi-agent.deb")
-	v.must("mkdir -p /var/lib/taxi-agent && mount /dev/vdb /var/lib/taxi-agent")
-	v.must("install -m 0640 -g taxi-agent /mnt/p/keys/* /etc/taxi-agent/ && install -m 0640 -g taxi-agent /mnt/p/agent.toml /etc/taxi-agent/agent.toml")
+	v.must(t, "mkdir -p /mnt/p && mount -o ro /dev/vdc /mnt/p && dpkg -i /mnt/p/taxi-agent.deb")
+	v.must(t, "mkdir -p /var/lib/taxi-agent && mount /dev/vdb /var/lib/taxi-agent")
+	// As the README's "Keys and config" says.
+	v.must(t, "install -o taxi-agent -g taxi-agent -m 0600 /mnt/p/keys/apiclient_key.pem /etc/taxi-agent/")
+	v.must(t, "install -o root -g root -m 0644 /mnt/p/keys/wechatpay_pub.pem /mnt/p/keys/ca.pem /mnt/p/agent.toml /etc/taxi-agent/")
+	v.must(t, "runuser -u taxi-agent -- taxi-agent check-config -config /etc/taxi-agent/agent.toml")
 
 	t.Run("starts and reaches READY", func(t *testing.T) {
 		// Type=notify: start returns once the agent sent READY=1.
-		v.must("systemctl start taxi-agent.service")
-		p := v.unit("ActiveState", "SubState", "NRestarts", "StatusText")
+		v.must(t, "systemctl enable --now taxi-agent.service")
+		p := v.unit(t, "ActiveState", "SubState", "NRestarts", "StatusText")
 		if p["ActiveState"] != "active" || p["SubState"] != "running" {
-			t.Fatalf("after start: %v\n%s", p, v.must("journalctl -u taxi-agent --no-pager | tail -30"))
+			t.Fatalf("after start: %v\n%s", p, v.must(t, "journalctl -u taxi-agent --no-pager | tail -30"))
 		}
 		t.Logf("unit: %v", p)
 	})
@@ -208,23 +212,23 @@ func TestSystemdVM(t *testing.T) {
 		} {
 			res, err := ex()
 			if err != nil || !res.OK() {
-				t.Fatalf("meter exchange: %+v, %v\n%s", res, err, v.must("journalctl -u taxi-agent --no-pager | tail -30"))
+				t.Fatalf("meter exchange: %+v, %v\n%s", res, err, v.must(t, "journalctl -u taxi-agent --no-pager | tail -30"))
 			}
 		}
 		waitPunches(t, ep, 2, 2*time.Minute)
 	})
 
 	t.Run("status without sudo for group taxi-agent", func(t *testing.T) {
-		v.must("id tech >/dev/null 2>&1 || useradd -m -G taxi-agent tech")
-		out := v.must("su -s /bin/sh tech -c 'taxi-agent status'")
+		v.must(t, "id tech >/dev/null 2>&1 || useradd -m -G taxi-agent tech")
+		out := v.must(t, "su -s /bin/sh tech -c 'taxi-agent status'")
 		t.Logf("taxi-agent status as tech:\n%s", out)
-		if out2, rc := v.run("su -s /bin/sh nobody -c 'taxi-agent status'"); rc == 0 {
+		if out2, rc := v.run(t, "su -s /bin/sh nobody -c 'taxi-agent status'"); rc == 0 {
 			t.Errorf("a user outside group taxi-agent read the status:\n%s", out2)
 		}
 	})
 
 	t.Run("systemd-analyze security", func(t *testing.T) {
-		out := v.must("systemd-analyze security taxi-agent.service | tail -1")
+		out := v.must(t, "systemd-analyze security taxi-agent.service | tail -1")
 		m := regexp.MustCompile(`exposure level for taxi-agent.service: ([0-9.]+)`).FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("no exposure level in %q", out)
@@ -237,8 +241,8 @@ func TestSystemdVM(t *testing.T) {
 	})
 
 	t.Run("restarted when a commit is stuck", func(t *testing.T) {
-		before := v.unit("NRestarts")["NRestarts"]
-		v.must("sync && fsfreeze -f /var/lib/taxi-agent")
+		before := v.unit(t, "NRestarts")["NRestarts"]
+		v.must(t, "sync && fsfreeze -f /var/lib/taxi-agent")
 		frozen := time.Now()
 		// The next event's commit blocks in the kernel.
 		stuck := harness.ShiftOf(2, time.Now())
@@ -251,24 +255,24 @@ func TestSystemdVM(t *testing.T) {
 		var p map[string]string
 		deadline := time.Now().Add(150 * time.Second)
 		for time.Now().Before(deadline) {
-			p = v.unit("ActiveState", "SubState", "Result", "NRestarts")
+			p = v.unit(t, "ActiveState", "SubState", "Result", "NRestarts")
 			if p["Result"] == "watchdog" || p["NRestarts"] != before || p["ActiveState"] != "active" {
 				break
 			}
 			time.Sleep(5 * time.Second)
 		}
-		status, _ := v.run("timeout 10 su -s /bin/sh tech -c 'taxi-agent status'")
-		v.must("fsfreeze -u /var/lib/taxi-agent")
+		status, _ := v.run(t, "timeout 10 su -s /bin/sh tech -c 'taxi-agent status'")
+		v.must(t, "fsfreeze -u /var/lib/taxi-agent")
 		t.Logf("%s after the freeze: %v; status then:\n%s", time.Since(frozen).Round(time.Second), p, status)
 		if p["Result"] != "watchdog" && p["NRestarts"] == before {
 			t.Errorf("systemd did not act on a commit stuck for %s: %v\n%s", time.Since(frozen).Round(time.Second), p,
-				v.must("journalctl -u taxi-agent --no-pager | tail -20"))
+				v.must(t, "journalctl -u taxi-agent --no-pager | tail -20"))
 			return
 		}
 		// Thawed, the agent is back and the event goes through.
 		deadline = time.Now().Add(2 * time.Minute)
 		for time.Now().Before(deadline) {
-			p = v.unit("ActiveState", "SubState", "NRestarts")
+			p = v.unit(t, "ActiveState", "SubState", "NRestarts")
 			if p["ActiveState"] == "active" && p["SubState"] == "running" && p["NRestarts"] != before {
 				break
 			}
@@ -286,20 +290,20 @@ func TestSystemdVM(t *testing.T) {
 			t.Errorf("the stuck event was never answered after the restart")
 		}
 		waitPunches(t, ep, 3, 2*time.Minute)
-		t.Logf("restarted: %v\n%s", p, v.must("journalctl -u taxi-agent --no-pager | grep -iE 'watchdog|stuck|Main process' | tail -8"))
+		t.Logf("restarted: %v\n%s", p, v.must(t, "journalctl -u taxi-agent --no-pager | grep -iE 'watchdog|stuck|Main process' | tail -8"))
 	})
 
 	t.Run("no restart after a config error", func(t *testing.T) {
-		v.must("install -m 0640 -g taxi-agent /mnt/p/bad.toml /etc/taxi-agent/agent.toml")
-		v.run("systemctl restart taxi-agent.service")
-		p := v.unit("NRestarts")
+		v.must(t, "install -m 0644 /mnt/p/bad.toml /etc/taxi-agent/agent.toml")
+		v.run(t, "systemctl restart taxi-agent.service")
+		p := v.unit(t, "NRestarts")
 		time.Sleep(20 * time.Second) // RestartSec=5s: a restart would have come
-		q := v.unit("ActiveState", "Result", "ExecMainStatus", "NRestarts")
+		q := v.unit(t, "ActiveState", "Result", "ExecMainStatus", "NRestarts")
 		if q["ActiveState"] != "failed" || q["ExecMainStatus"] != "2" || q["NRestarts"] != p["NRestarts"] {
 			t.Errorf("after a config error: %v (NRestarts was %s)", q, p["NRestarts"])
 		}
-		t.Logf("after a config error: %v\n%s", q, v.must("journalctl -u taxi-agent --no-pager | tail -5"))
-		v.must("install -m 0640 -g taxi-agent /mnt/p/agent.toml /etc/taxi-agent/agent.toml")
+		t.Logf("after a config error: %v\n%s", q, v.must(t, "journalctl -u taxi-agent --no-pager | tail -5"))
+		v.must(t, "install -m 0644 /mnt/p/agent.toml /etc/taxi-agent/agent.toml")
 	})
 }
 
