@@ -70,7 +70,7 @@ type FrameCounts struct {
 	StatusReply    uint64 `json:"status_reply"`
 	// RequestNotWanted counts requests whose flag was not 0x90 (not answered).
 	RequestNotWanted uint64 `json:"request_not_wanted"`
-	Unknown        uint64 `json:"unknown"` // trips, vendor commands and anything else
+	Unknown          uint64 `json:"unknown"` // trips, vendor commands and anything else
 }
 
 // AnswerCounts counts frames the agent sent.
