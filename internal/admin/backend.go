@@ -7,6 +7,7 @@ import (
 
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
 	"taxi-agent/internal/version"
 )
@@ -58,7 +59,10 @@ type Status struct {
 	StartedAt time.Time    `json:"started_at"`
 	Uptime    Duration     `json:"uptime_seconds"`
 
-	Meter    meter.LinkStats `json:"meter"`
+	Meter meter.LinkStats `json:"meter"`
+	// Held counts events the outbox refused, kept in memory until it
+	// accepts them.
+	Held     HeldStatus      `json:"held_in_memory"`
 	Outbox   outbox.Stats    `json:"outbox"`
 	Uploader uploader.Status `json:"uploader"`
 	Clock    ClockStatus     `json:"clock"`
@@ -70,11 +74,30 @@ type Status struct {
 	Quarantined string `json:"quarantined,omitempty"`
 }
 
+// HeldStatus is the events kept in memory because the outbox refused
+// them (sign-ins: the meter does not send them again). They are stored,
+// in arrival order and ahead of any later event, as soon as it accepts.
+type HeldStatus struct {
+	Count  int       `json:"count"`
+	Oldest time.Time `json:"oldest,omitzero"`  // arrival of the oldest
+	Reason string    `json:"reason,omitempty"` // why the last store failed
+}
+
 // ClockStatus says whether the wall clock can be trusted for event times.
 type ClockStatus struct {
 	Trusted      bool      `json:"trusted"`
 	Now          time.Time `json:"now"`
 	TrustedAfter time.Time `json:"trusted_after"` // a wall clock before this is wrong
+	// Synchronized is whether the system reports the clock synchronised
+	// (SyncSource says how that was read: "adjtimex", "timesyncd" or
+	// "unknown"; SyncError why adjtimex could not be read).
+	Synchronized     bool    `json:"synchronized"`
+	SyncSource       string  `json:"sync_source"`
+	SyncMaxErrorSecs float64 `json:"sync_max_error_seconds,omitempty"`
+	SyncError        string  `json:"sync_error,omitempty"`
+	// MeterDisagreement is the last time the unsynchronised wall clock was
+	// more than an hour from the meter's and the meter's time was used.
+	MeterDisagreement *stamp.Disagreement `json:"meter_disagreement,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes JSON as seconds.
