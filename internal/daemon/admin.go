@@ -16,14 +16,14 @@ var _ admin.Backend = (*Daemon)(nil)
 // Status implements admin.Backend.
 func (d *Daemon) Status(context.Context) (admin.Status, error) {
 	st := admin.Status{
-		Version:   version.Get(),
-		PID:       os.Getpid(),
-		StartedAt: d.started,
-		Uptime:    admin.Duration(time.Since(d.started)),
-		Meter:     d.link.Stats(),
-		Held:      d.held.status(),
-		Uploader:  d.uploader.Status(),
-		Clock:     d.clockStatus(),
+		Version:      version.Get(),
+		PID:          os.Getpid(),
+		StartedAt:    d.started,
+		Uptime:       admin.Duration(time.Since(d.started)),
+		Meter:        d.link.Stats(),
+		Held:         d.held.status(),
+		Uploader:     d.uploader.Status(),
+		Clock:        d.clockStatus(),
 		Connectivity: d.conn.status(),
 	}
 	if q := d.outbox.Quarantined(); q != nil {

@@ -129,7 +129,9 @@ func TestClockIn2042(t *testing.T) {
 	mc := &movableClock{}
 	mc.set(time.Date(2042, 4, 27, 2, 20, 0, 0, time.UTC), time.Minute)
 	clock := mc.clock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	clock.Sync = func() stamp.SyncState { return stamp.SyncState{Synchronized: false, Source: stamp.SyncKernel, MaxError: 16 * time.Second} }
+	clock.Sync = func() stamp.SyncState {
+		return stamp.SyncState{Synchronized: false, Source: stamp.SyncKernel, MaxError: 16 * time.Second}
+	}
 	r := startDaemon(t, clock)
 	frame, err := hex.DecodeString(signIn2042)
 	if err != nil {
