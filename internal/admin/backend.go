@@ -48,6 +48,14 @@ type OutboxStore interface {
 	Export(fn func(outbox.Record) error) error
 	// Stats counts records per state and reports the file's health.
 	Stats() (outbox.Stats, error)
+	// SetDriver stores the driver the meter is told about when it asks
+	// who is driving (meter.identity = "terminal"); outbox.ErrBadDriver
+	// if the meter's fields cannot carry it.
+	SetDriver(d outbox.Driver) error
+	// ClearDriver forgets the driver: the meter's requests are refused.
+	ClearDriver() error
+	// Driver returns the driver set, ok false if none.
+	Driver() (d outbox.Driver, ok bool, err error)
 }
 
 var _ OutboxStore = (*outbox.Outbox)(nil)
