@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"taxi-agent/internal/admin"
+	"taxi-agent/internal/uploader"
 )
 
 // silentAfter is how long a meter may say nothing before status calls it
@@ -87,8 +89,12 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 	}
 	if u.Held != "" {
 		line("", "HELD: %s", u.Held)
+		if h := u.HeldAnswer; h != nil {
+			line("", "held since %s (%s)", clockTime(h.Since), ago(h.Since, now))
+		}
 		hints = append(hints, "WeChat Pay refuses every event (HELD above): events are kept; fix the cause and they go out at the next attempt")
 	}
+	hints = append(hints, authSection(line, u.Auth, now)...)
 	if e := u.LastError; e != nil {
 		line("last error", "%s (%s), event %d, %s: %s", clockTime(e.At), ago(e.At, now), e.EventID, kindWords(e.Kind), attemptError(&e.AttemptError))
 	}
@@ -184,4 +190,47 @@ func syncLines(line func(k, format string, args ...any), c admin.ClockStatus, no
 	line("", "disagreed with the meter %s: wall clock %s, meter %s (%s): the meter's time was used",
 		ago(d.At, now), clockTime(d.At), clockTime(d.Meter), d.Offset.Round(time.Minute))
 	return []string{"the wall clock disagrees with the meter's by more than an hour and is not synchronised: check time sync (timedatectl)"}
+}
+
+// authSection writes the keys that verify answers, WeChat Pay's time as
+// learned, and the certificate downloader, and returns hints.
+func authSection(line func(k, format string, args ...any), a *uploader.AuthStatus, now time.Time) []string {
+	if a == nil {
+		return nil
+	}
+	var hints []string
+	serials := make([]string, len(a.Keys))
+	for i, k := range a.Keys {
+		serials[i] = k.Serial
+		if !k.NotAfter.IsZero() {
+			serials[i] += " (until " + k.NotAfter.Format("2006-01-02") + ")"
+		}
+	}
+	line("answer keys", "%d: %s; asking for %s", len(a.Keys), strings.Join(serials, ", "), orDash(a.AcceptSerial))
+	if d := a.Download; d != nil {
+		switch {
+		case d.LastError != "":
+			line("", "certificate download FAILING (%s): %s; verifying with the keys above", ago(d.LastAttempt, now), d.LastError)
+		case !d.LastSuccess.IsZero():
+			line("", "certificates downloaded %s, kept in %s", ago(d.LastSuccess, now), d.StoreFile)
+		default:
+			line("", "certificates not downloaded yet; store %s", d.StoreFile)
+		}
+	}
+	st := a.ServerTime
+	if !st.Known {
+		line("wechatpay time", "not learned yet (no verified answer since start)")
+		return hints
+	}
+	off := time.Duration(st.OffsetSeconds) * time.Second
+	what := "ahead of"
+	if off < 0 {
+		what, off = "behind", -off
+	}
+	line("wechatpay time", "%s %s this terminal's clock (learned %s from %d answer(s))", off, what, ago(st.LearnedAt, now), st.Answers)
+	if a.CorrectedSigning {
+		line("", "SIGNING WITH WECHAT PAY'S TIME: WeChat Pay refused the terminal's timestamp")
+		hints = append(hints, "the system clock is off from WeChat Pay's: requests are signed with WeChat Pay's time; fix time sync (timedatectl)")
+	}
+	return hints
 }

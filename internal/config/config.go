@@ -76,8 +76,27 @@ type WeChatPay struct {
 	PrivateKeyFile   string `toml:"private_key_file"`
 	PublicKeyID      string `toml:"public_key_id"`
 	PublicKeyFile    string `toml:"public_key_file"`
-	PlatformCertFile string `toml:"platform_cert_file"`
-	CAFile           string `toml:"ca_file"`
+	PlatformCertFile string `toml:"platform_cert_file"` // one or more PEM certificates
+	// APIv3KeyFile holds the merchant's APIv3 key (32 characters, mode
+	// 0600); set, the agent downloads the platform certificates itself.
+	APIv3KeyFile string `toml:"apiv3_key_file"`
+	// CertStoreFile keeps the last good downloaded certificates; empty
+	// means wechatpay_platform_certs.pem next to outbox.path.
+	CertStoreFile string `toml:"cert_store_file"`
+	CAFile        string `toml:"ca_file"`
+}
+
+// CertStoreName is the downloaded certificates' file next to the outbox
+// when wechatpay.cert_store_file is not set.
+const CertStoreName = "wechatpay_platform_certs.pem"
+
+// CertStorePath is where the downloaded platform certificates are kept:
+// wechatpay.cert_store_file, or CertStoreName next to outbox.path.
+func (c Config) CertStorePath() string {
+	if c.WeChatPay.CertStoreFile != "" {
+		return c.WeChatPay.CertStoreFile
+	}
+	return filepath.Join(filepath.Dir(c.Outbox.Path), CertStoreName)
 }
 
 // Uploader tunes delivery.
@@ -188,6 +207,7 @@ func (c *Config) resolve(dir string) {
 	for _, p := range []*string{
 		&c.Outbox.Path, &c.WeChatPay.PrivateKeyFile, &c.WeChatPay.PublicKeyFile,
 		&c.WeChatPay.PlatformCertFile, &c.WeChatPay.CAFile, &c.Admin.Socket,
+		&c.WeChatPay.APIv3KeyFile, &c.WeChatPay.CertStoreFile,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

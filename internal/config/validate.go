@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"taxi-agent/internal/wechatpay"
 )
 
 var (
@@ -121,31 +123,56 @@ func (w WeChatPay) validate(p *Problems) {
 		p.add("wechatpay.private_key_file", "%v", err)
 	}
 
+	// Every key set here verifies answers, together: a public key and
+	// platform certificates at once is how a migration goes without a
+	// flag day, and the APIv3 key downloads the certificates.
 	pubKeyMode := w.PublicKeyID != "" || w.PublicKeyFile != ""
-	switch {
-	case pubKeyMode && w.PlatformCertFile != "":
-		p.add("wechatpay.platform_cert_file", "set either public_key_id/public_key_file or platform_cert_file, not both")
-	case pubKeyMode:
+	if pubKeyMode {
 		if !strings.HasPrefix(w.PublicKeyID, "PUB_KEY_ID_") {
 			p.add("wechatpay.public_key_id", "%q must start with PUB_KEY_ID_", w.PublicKeyID)
 		}
 		if w.PublicKeyFile == "" {
-			p.add("wechatpay.public_key_file", "missing: the WeChat Pay public key (pub_key.pem)")
+			p.add("wechatpay.public_key_file", "missing: the WeChat Pay public key (pub_key.pem) that goes with public_key_id")
 		} else if err := checkPEM(w.PublicKeyFile, "PUBLIC KEY"); err != nil {
 			p.add("wechatpay.public_key_file", "%v", err)
 		}
-	case w.PlatformCertFile != "":
-		if err := checkPEM(w.PlatformCertFile, "CERTIFICATE"); err != nil {
-			p.add("wechatpay.platform_cert_file", "%v", err)
+	}
+	if w.PlatformCertFile != "" {
+		if _, err := wechatpay.LoadCertificates(w.PlatformCertFile); err != nil {
+			p.add("wechatpay.platform_cert_file", "%v", plainPathError(err))
 		}
-	default:
-		p.add("wechatpay.public_key_id", "missing: set public_key_id and public_key_file (WeChat Pay public-key mode) or platform_cert_file")
+	}
+	if w.APIv3KeyFile != "" {
+		if err := checkSecret(w.APIv3KeyFile); err != nil {
+			p.add("wechatpay.apiv3_key_file", "%v", err)
+		} else if _, err := wechatpay.ReadAPIv3Key(w.APIv3KeyFile); err != nil {
+			p.add("wechatpay.apiv3_key_file", "%v", plainPathError(err))
+		}
+	}
+	if w.CertStoreFile != "" && !isDir(filepath.Dir(w.CertStoreFile)) {
+		p.add("wechatpay.cert_store_file", "directory %s does not exist", filepath.Dir(w.CertStoreFile))
+	}
+	if !pubKeyMode && w.PlatformCertFile == "" && w.APIv3KeyFile == "" {
+		p.add("wechatpay.public_key_id", "missing: set public_key_id and public_key_file (WeChat Pay public key), platform_cert_file, or apiv3_key_file (download the platform certificates); several may be set together")
 	}
 	if w.CAFile != "" {
 		if err := checkPEM(w.CAFile, "CERTIFICATE"); err != nil {
 			p.add("wechatpay.ca_file", "%v", err)
 		}
 	}
+}
+
+// checkSecret insists, as ssh does, that nobody but the owner can read a
+// secret file.
+func checkSecret(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return plainPathError(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s is accessible by group or others (mode %04o): run chmod 600 %s", path, perm, path)
+	}
+	return nil
 }
 
 // checkPrivateKey insists, as ssh does, that nobody but the owner can read

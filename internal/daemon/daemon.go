@@ -21,6 +21,7 @@ import (
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
 	"taxi-agent/internal/version"
+	"taxi-agent/internal/wechatpay"
 )
 
 // Options are what Run needs beyond the config.
@@ -52,6 +53,8 @@ type Daemon struct {
 	conn     *connectivity
 	held     *heldQueue
 	started  time.Time
+	// server is WeChat Pay's time as learned from verified answers.
+	server *wechatpay.ServerClock
 
 	plateOnce sync.Once
 }
@@ -86,10 +89,10 @@ func Run(ctx context.Context, opts Options) error {
 	if q := ob.Quarantined(); q != nil {
 		log.Error("outbox file was corrupt and has been moved aside; a fresh outbox was started", "err", q)
 	}
-	d := &Daemon{cfg: cfg, log: log, clock: clock, outbox: ob, started: time.Now()}
+	d := &Daemon{cfg: cfg, log: log, clock: clock, outbox: ob, started: time.Now(), server: wechatpay.NewServerClock(nil, nil)}
 	d.held = newHeldQueue(d.enqueue, log.With("component", "outbox"))
 
-	auth, err := uploader.NewDirectAuth(directAuthConfig(cfg.WeChatPay))
+	auth, err := uploader.NewDirectAuth(directAuthConfig(cfg, d.server, log))
 	if err != nil {
 		ob.Close()
 		return fmt.Errorf("load wechatpay keys: %w", err)
@@ -321,6 +324,11 @@ func (d *Daemon) Outbox() admin.OutboxStore { return d.outbox }
 
 // Uploader is the daemon's drain loop.
 func (d *Daemon) Uploader() *uploader.Uploader { return d.uploader }
+
+// ServerClock is WeChat Pay's time as last learned from a verified answer
+// (Wechatpay-Timestamp), carried forward on the boot clock; its Now reports
+// ok=false until an answer has taught it.
+func (d *Daemon) ServerClock() *wechatpay.ServerClock { return d.server }
 
 // Link is the daemon's meter link.
 func (d *Daemon) Link() *meter.Link { return d.link }

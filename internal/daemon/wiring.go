@@ -10,17 +10,28 @@ import (
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
 	"taxi-agent/internal/version"
+	"taxi-agent/internal/wechatpay"
 )
 
-func directAuthConfig(w config.WeChatPay) uploader.DirectAuthConfig {
-	return uploader.DirectAuthConfig{
+func directAuthConfig(c config.Config, server *wechatpay.ServerClock, log *slog.Logger) uploader.DirectAuthConfig {
+	w := c.WeChatPay
+	dc := uploader.DirectAuthConfig{
 		MchID:            w.MchID,
 		MerchantSerialNo: w.MerchantSerialNo,
 		PrivateKeyFile:   w.PrivateKeyFile,
 		PublicKeyID:      w.PublicKeyID,
 		PublicKeyFile:    w.PublicKeyFile,
 		PlatformCertFile: w.PlatformCertFile,
+		APIv3KeyFile:     w.APIv3KeyFile,
+		BaseURL:          w.BaseURL,
+		CAFile:           w.CAFile,
+		ServerClock:      server,
+		Logger:           log,
 	}
+	if w.APIv3KeyFile != "" {
+		dc.CertStoreFile = c.CertStorePath()
+	}
+	return dc
 }
 
 func uploaderConfig(c config.Config, clock *stamp.Clock, log *slog.Logger) uploader.Config {
