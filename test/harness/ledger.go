@@ -57,8 +57,8 @@ type Acked struct {
 	// again as 0x00F1: its event_time is the receipt of the 0x00E4 if the
 	// agent stored that one, or else the meter's sign-out time.
 	ResentLater bool
-	Sends     int  // frames sent until 0x90
-	Refusals  int  // 0xFF answers before the 0x90
+	Sends       int // frames sent until 0x90
+	Refusals    int // 0xFF answers before the 0x90
 }
 
 // Key names the event as its punch does.
