@@ -27,7 +27,7 @@ cache=$(dirname "$kernel")
 command -v debootstrap >/dev/null || { apt-get update -qq; apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }
 
 # The image: bump recipe when what follows changes.
-recipe=bookworm-systemd-v1
+recipe=bookworm-systemd-v2
 image=$cache/rootfs-$recipe.img
 if [ ! -s "$image" ]; then
 	echo "systemd-vm: building $image (once)" >&2
@@ -35,8 +35,10 @@ if [ ! -s "$image" ]; then
 	trap 'rm -rf "$root"' EXIT
 	mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 	debootstrap --variant=minbase \
-		--include=systemd,systemd-sysv,udev,dbus,adduser,util-linux,e2fsprogs,iproute2,passwd,login \
+		--include=systemd,systemd-sysv,systemd-timesyncd,udev,dbus,adduser,util-linux,e2fsprogs,iproute2,passwd,login \
 		bookworm "$root" "$mirror" >&2
+	# systemd-timesyncd: what a Debian terminal keeps its clock with; the
+	# agent reads its state where ProtectClock= refuses adjtimex.
 	# Root logs in on the console without a password; the host drives the
 	# VM through it.
 	mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d"

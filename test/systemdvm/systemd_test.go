@@ -128,7 +128,8 @@ func TestSystemdVM(t *testing.T) {
 	good, err := harness.EncodeConfig(cfg)
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(payload, "agent.toml"), good, 0o644))
-	must(t, os.WriteFile(filepath.Join(payload, "bad.toml"), append(good, []byte("\n[outbox]\nno_such_key = 1\n")...), 0o644))
+	// An unknown key: a config error, exit status 2.
+	must(t, os.WriteFile(filepath.Join(payload, "bad.toml"), append([]byte("no_such_key = 1\n"), good...), 0o644))
 	payloadImg := mkfs(t, dir, "payload.img", 64, payload)
 	stateImg := mkfs(t, dir, "state.img", 64, "")
 
@@ -222,6 +223,13 @@ func TestSystemdVM(t *testing.T) {
 		v.must(t, "id tech >/dev/null 2>&1 || useradd -m -G taxi-agent tech")
 		out := v.must(t, "su -s /bin/sh tech -c 'taxi-agent status'")
 		t.Logf("taxi-agent status as tech:\n%s", out)
+		// The clock's synchronisation, as the agent reads it under the
+		// unit's ProtectClock=yes (adjtimex refused; timesyncd's flag).
+		if m := regexp.MustCompile(`synchronised \((\w+)\)`).FindStringSubmatch(out); m == nil || m[1] == "unknown" {
+			t.Errorf("the agent cannot read the clock's synchronisation under the unit: %v", m)
+		} else {
+			t.Logf("clock synchronisation read through %s", m[1])
+		}
 		if out2, rc := v.run(t, "su -s /bin/sh nobody -c 'taxi-agent status'"); rc == 0 {
 			t.Errorf("a user outside group taxi-agent read the status:\n%s", out2)
 		}
@@ -246,9 +254,15 @@ func TestSystemdVM(t *testing.T) {
 		frozen := time.Now()
 		// The next event's commit blocks in the kernel.
 		stuck := harness.ShiftOf(2, time.Now())
+		// A sign-in (not answered), then a sign-out, answered 0x90 only
+		// once durable.
 		answered := make(chan metersim.Result, 1)
 		go func() {
-			res, _ := v.meter.SignIn(ctx, stuck)
+			if _, err := v.meter.SignIn(ctx, stuck); err != nil {
+				answered <- metersim.Result{}
+				return
+			}
+			res, _ := v.meter.SignOut(ctx, stuck)
 			answered <- res
 		}()
 		// WatchdogSec=30s; the pings must stop within the commit deadline.
@@ -289,7 +303,7 @@ func TestSystemdVM(t *testing.T) {
 		case <-time.After(time.Minute):
 			t.Errorf("the stuck event was never answered after the restart")
 		}
-		waitPunches(t, ep, 3, 2*time.Minute)
+		waitPunches(t, ep, 4, 2*time.Minute)
 		t.Logf("restarted: %v\n%s", p, v.must(t, "journalctl -u taxi-agent --no-pager | grep -iE 'watchdog|stuck|Main process' | tail -8"))
 	})
 
