@@ -225,7 +225,7 @@ func TestSystemdVM(t *testing.T) {
 		t.Logf("taxi-agent status as tech:\n%s", out)
 		// The clock's synchronisation, as the agent reads it under the
 		// unit's ProtectClock=yes (adjtimex refused; timesyncd's flag).
-		if m := regexp.MustCompile(`synchronised \((\w+)\)`).FindStringSubmatch(out); m == nil || m[1] == "unknown" {
+		if m := regexp.MustCompile(`(?m)synchronised[^\n]*\((\w+)\)$`).FindStringSubmatch(out); m == nil || m[1] == "unknown" {
 			t.Errorf("the agent cannot read the clock's synchronisation under the unit: %v", m)
 		} else {
 			t.Logf("clock synchronisation read through %s", m[1])
@@ -275,9 +275,12 @@ func TestSystemdVM(t *testing.T) {
 			}
 			time.Sleep(5 * time.Second)
 		}
-		status, _ := v.run(t, "timeout 10 su -s /bin/sh tech -c 'taxi-agent status'")
+		status, rc := v.run(t, "timeout 10 su -s /bin/sh tech -c 'taxi-agent status'")
 		v.must(t, "fsfreeze -u /var/lib/taxi-agent")
-		t.Logf("%s after the freeze: %v; status then:\n%s", time.Since(frozen).Round(time.Second), p, status)
+		t.Logf("%s after the freeze: %v; status then (exit %d):\n%s", time.Since(frozen).Round(time.Second), p, rc, status)
+		if !strings.Contains(status, "stuck") {
+			t.Errorf("with the commit stuck, status did not say so within 10 s (exit %d):\n%s", rc, status)
+		}
 		if p["Result"] != "watchdog" && p["NRestarts"] == before {
 			t.Errorf("systemd did not act on a commit stuck for %s: %v\n%s", time.Since(frozen).Round(time.Second), p,
 				v.must(t, "journalctl -u taxi-agent --no-pager | tail -20"))
