@@ -44,7 +44,7 @@ type Record struct {
 	ID       uint64 `json:"id"`
 	State    State  `json:"state"`
 	Event    Event  `json:"event"`
-	Identity string `json:"identity"` // de-duplication key, see PROTOCOL.md
+	Identity string `json:"identity"` // de-duplication key, see docs/meter-protocol.md
 
 	ReceivedAt time.Time     `json:"received_at"`         // wall clock at receipt, maybe untrusted
 	MeterTime  time.Time     `json:"meter_time,omitzero"` // the meter's own time for the event
