@@ -58,7 +58,7 @@ func cmdMeterMonitor(ctx context.Context, args []string, stdout, stderr io.Write
 		pc.Device, cfg.Meter.Baud, cfg.Meter.Parity, cfg.Meter.StopBits)
 	fmt.Fprintln(stdout, "→ from the meter   ← to the meter   ✗ bytes dropped")
 	if m.answer {
-		fmt.Fprintln(stdout, "answering heartbeats and requests; sign-ins and sign-outs are NOT answered or stored: the meter keeps them and re-sends them once the agent runs")
+		fmt.Fprintln(stdout, "answering heartbeats and requests; sign-ins and sign-outs are NOT answered or stored: a meter re-sends a sign-out once the agent runs, but reports a sign-in only once")
 	} else {
 		fmt.Fprintln(stdout, "listening only (-answer to answer heartbeats and requests); nothing is stored")
 	}
