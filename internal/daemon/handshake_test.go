@@ -200,3 +200,47 @@ func TestDriverIdentityFromTerminal(t *testing.T) {
 		t.Errorf("answers %+v", st.Answers)
 	}
 }
+
+// TestRequestAnswerFromAdminSocket: the driver set through the admin
+// socket (as `taxi-agent driver set` does) is what the 0x00E0 answer
+// carries, byte for byte; with none set the answer is 0xFF.
+func TestRequestAnswerFromAdminSocket(t *testing.T) {
+	var sock string
+	r := startDaemon(t, nil, func(c *config.Config, _ *punchsim.Server) {
+		c.Meter.Identity = config.IdentityTerminal
+		sock = c.Admin.Socket
+	})
+	ctx := context.Background()
+	c := admin.Dial(sock)
+	defer c.Close()
+	ob := c.Outbox(ctx)
+	// swipe is the answer's 刷卡时间 field, the only one that is not fixed.
+	answer := func() string {
+		t.Helper()
+		res, err := r.meter.RequestSignIn(ctx, metersim.Shift{})
+		if err != nil && !errors.Is(err, metersim.ErrRefused) {
+			t.Fatal(err)
+		}
+		body := hex.EncodeToString(res.Data)
+		return strings.ToUpper(body[:82] + "<swipe>" + body[94:])
+	}
+	const (
+		none = "0000000000000000000000000000000000000000000000000000000000000000000000000000000000<swipe>000000000000000000FF"
+		set  = "3434303330303030303030310000000034323130383331393838303930363031315800423132333435<swipe>00000000000000000090"
+	)
+	if got := answer(); got != strings.ToUpper(none) {
+		t.Fatalf("no driver set: answer %s, want %s", got, none)
+	}
+	if err := ob.SetDriver(outbox.Driver{Licence: "42108319880906011X", Company: "440300000001"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := answer(); got != strings.ToUpper(set) {
+		t.Fatalf("driver set: answer %s, want %s", got, set)
+	}
+	if err := ob.ClearDriver(); err != nil {
+		t.Fatal(err)
+	}
+	if got := answer(); got != strings.ToUpper(none) {
+		t.Fatalf("driver cleared: answer %s, want %s", got, none)
+	}
+}
