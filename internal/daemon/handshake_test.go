@@ -182,7 +182,9 @@ func TestSignInWithoutLicenceStoredDead(t *testing.T) {
 // the driver's licence, company and the plate's last six characters, and
 // the punch carries that licence.
 func TestDriverIdentityFromTerminal(t *testing.T) {
-	r := startDaemon(t, nil, func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) { c.Meter.Identity = config.IdentityTerminal })
+	r := startDaemon(t, nil, func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) {
+		c.Meter.Identity = config.IdentityTerminal
+	})
 	ctx := context.Background()
 	s := metersim.Shift{Driver: "", Trips: 9, At: time.Now().Add(-time.Minute).Truncate(time.Minute)}
 	if _, err := r.meter.SignIn(ctx, s); !errors.Is(err, metersim.ErrRefused) {
