@@ -46,7 +46,15 @@ func meterSection(line func(k, format string, args ...any), st *admin.Status, no
 	f := m.Frames
 	line("", "frames in: %d sign-in, %d sign-out, %d re-sent sign-out, %d heartbeat, %d request, %d other",
 		f.SignIn, f.SignOut, f.SignOutResend, f.Heartbeat, f.SignInRequest+f.SignOutRequest, f.Unknown)
-	line("", "answered: %d stored (0x90), %d not stored (0xFF)", m.Answers.OK, m.Answers.Failed)
+	line("", "answered: %d stored (0x90), %d not stored (0xFF), %d request(s), %d refused (no driver set)",
+		m.Answers.OK, m.Answers.Failed, m.Answers.Request, m.Answers.Refused)
+	if fs := m.LastFailedSignIn; fs != nil {
+		line("", "failed sign-ins (meter result not 0x90, no punch): %d, last %s: driver %s, result 0x%02X",
+			m.FailedSignIns, ago(fs.At, now), orDash(fs.DriverLicence), fs.Result)
+	}
+	if m.Echoes > 0 || m.BadBodies > 0 {
+		line("", "echoes of our own frames dropped: %d; unreadable reports: %d (%d left unanswered)", m.Echoes, m.BadBodies, m.BadBodiesUnanswered)
+	}
 	line("", "line errors: %d bad check, %d bad length, %d missing end, %d truncated, %d bytes dropped",
 		m.BadChecks, m.BadLengths, m.MissingEnds, m.Truncated, m.BytesDropped)
 	if m.Reopens > 0 || m.PortErrors > 0 {
@@ -165,6 +173,23 @@ func kindWords(kind string) string {
 		return w
 	}
 	return kind
+}
+
+// syncLines writes the clock's synchronisation and any disagreement with
+// the meter, and returns hints.
+func syncLines(line func(k, format string, args ...any), c admin.ClockStatus, now time.Time) []string {
+	state := "synchronised"
+	if !c.Synchronized {
+		state = "NOT synchronised: a wall clock more than an hour from the meter's is not used"
+	}
+	line("", "%s (%s)", state, c.SyncSource)
+	d := c.MeterDisagreement
+	if d == nil {
+		return nil
+	}
+	line("", "disagreed with the meter %s: wall clock %s, meter %s (%s): the meter's time was used",
+		ago(d.At, now), clockTime(d.At), clockTime(d.Meter), d.Offset.Round(time.Minute))
+	return []string{"the wall clock disagrees with the meter's by more than an hour and is not synchronised: check time sync (timedatectl)"}
 }
 
 // authSection writes the keys that verify answers, WeChat Pay's time as

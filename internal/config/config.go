@@ -39,7 +39,27 @@ type Meter struct {
 	StopBits   int    `toml:"stop_bits"`
 	DeviceType int    `toml:"device_type"` // device byte on frames the agent sends
 	Vendor     int    `toml:"vendor"`      // vendor byte on frames the agent sends
+	// Identity is where the answer to the meter's "who is driving"
+	// request comes from: IdentityMeter or IdentityTerminal.
+	Identity string `toml:"identity"`
+	// AnswerSignIn answers each sign-in (0x00E1), for meters that re-send
+	// it until answered; the standard defines no answer.
+	AnswerSignIn bool `toml:"answer_sign_in"`
+	// Command words of sign-in, sign-out and re-sent sign-out, for meters
+	// that use vendor words (docs/meter-protocol.md, "Dialects").
+	SignInCommand        int `toml:"sign_in_command"`
+	SignOutCommand       int `toml:"sign_out_command"`
+	ResendSignOutCommand int `toml:"resend_sign_out_command"`
+	// HeartbeatCountLimitWidth is the width in bytes (1 or 2) of the
+	// count limit in the heartbeat answer.
+	HeartbeatCountLimitWidth int `toml:"heartbeat_count_limit_width"`
 }
+
+// Sources of the driver's identity (meter.identity).
+const (
+	IdentityMeter    = "meter"    // the meter reads the driver's card itself
+	IdentityTerminal = "terminal" // the terminal says, through `taxi-agent driver set`
+)
 
 // Outbox is the durable queue.
 type Outbox struct {
@@ -103,7 +123,9 @@ type Log struct {
 // Default returns the configuration with every optional key set.
 func Default() Config {
 	return Config{
-		Meter: Meter{Device: "/dev/ttyS1", Baud: 9600, Parity: "none", StopBits: 1},
+		Meter: Meter{Device: "/dev/ttyS1", Baud: 9600, Parity: "none", StopBits: 1,
+			Identity: IdentityMeter, SignInCommand: 0x00E1, SignOutCommand: 0x00E4, ResendSignOutCommand: 0x00F1,
+			HeartbeatCountLimitWidth: 1},
 		Outbox: Outbox{
 			Path:       "/var/lib/taxi-agent/outbox.db",
 			MaxSizeMiB: 64,

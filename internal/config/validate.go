@@ -56,6 +56,7 @@ func (c Config) Validate() error {
 			p.add(key, "must be a byte (0-255), not %d", v)
 		}
 	}
+	c.Meter.validateDialect(&p)
 
 	if c.Outbox.Path == "" {
 		p.add("outbox.path", "missing")
@@ -242,4 +243,48 @@ func (c Config) Warnings() Problems {
 		}
 	}
 	return p
+}
+
+// standardCommands are the command words of the standard a vendor word
+// must not take over.
+var standardCommands = map[int]string{
+	0x0000: "status query", 0x00E0: "sign-in request", 0x00E1: "sign-in", 0x00E3: "sign-out request",
+	0x00E4: "sign-out", 0x00E8: "trip record", 0x00E9: "heartbeat", 0x00F1: "re-sent sign-out", 0x00F2: "re-sent trip record",
+}
+
+// validateDialect checks the identity source and the meter's dialect.
+func (m Meter) validateDialect(p *Problems) {
+	switch m.Identity {
+	case IdentityMeter, IdentityTerminal:
+	default:
+		p.add("meter.identity", "%q: use %q (the meter reads the driver's card) or %q (set with 'taxi-agent driver set')",
+			m.Identity, IdentityMeter, IdentityTerminal)
+	}
+	if w := m.HeartbeatCountLimitWidth; w != 1 && w != 2 {
+		p.add("meter.heartbeat_count_limit_width", "must be 1 or 2 (bytes), not %d", w)
+	}
+	seen := map[int]string{}
+	for _, c := range []struct {
+		key      string
+		word     int
+		standard int
+	}{
+		{"meter.sign_in_command", m.SignInCommand, 0x00E1},
+		{"meter.sign_out_command", m.SignOutCommand, 0x00E4},
+		{"meter.resend_sign_out_command", m.ResendSignOutCommand, 0x00F1},
+	} {
+		switch name, std := standardCommands[c.word]; {
+		case c.word < 1 || c.word > 0xFFFF:
+			p.add(c.key, "must be a 2-byte command word (0x0001-0xFFFF), not %d", c.word)
+			continue
+		case std && c.word != c.standard:
+			p.add(c.key, "0x%04X is the standard %s command; use the standard 0x%04X or the meter's vendor word", c.word, name, c.standard)
+			continue
+		}
+		if other, dup := seen[c.word]; dup {
+			p.add(c.key, "0x%04X is also %s", c.word, other)
+			continue
+		}
+		seen[c.word] = c.key
+	}
 }

@@ -66,3 +66,13 @@ func portConfig(m config.Meter) meter.PortConfig {
 		StopBits: m.StopBits,
 	}
 }
+
+func dialect(m config.Meter) meter.Dialect {
+	return meter.Dialect{
+		SignIn:          uint16(m.SignInCommand),
+		SignOut:         uint16(m.SignOutCommand),
+		SignOutResend:   uint16(m.ResendSignOutCommand),
+		AnswerSignIn:    m.AnswerSignIn,
+		CountLimitWidth: m.HeartbeatCountLimitWidth,
+	}
+}
