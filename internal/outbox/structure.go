@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ const (
 	minPageSize    = 1024
 	maxPageSize    = 1 << 24 // the largest page size bbolt looks for
 	countOverflows = 0xFFFF  // a freelist count this high is stored in the first element
+	maxKeySize     = 32768   // bbolt's MaxKeySize
 )
 
 // PageError is a structural fault of the outbox file: the page it names
@@ -153,8 +155,20 @@ func parseMeta(p []byte) (boltMeta, bool) {
 	}, true
 }
 
-// pageRef is a page still to visit and the page that points at it.
-type pageRef struct{ id, parent uint64 }
+// pageRef is a page still to visit, the page that points at it, and the
+// keys its subtree must hold: at least min, below max (none when nil).
+type pageRef struct {
+	id, parent uint64
+	min, max   []byte
+	tree       *keyOrder
+}
+
+// keyOrder follows the leaf keys of one bucket's tree, which the walk
+// visits left to right: each must be above the one before.
+type keyOrder struct {
+	last    []byte
+	started bool
+}
 
 // walker visits the pages of one file. Its memory is a bit per page, a
 // stack of at most one entry per page, and a buffer as large as the
@@ -177,6 +191,13 @@ type walker struct {
 // short for its header. As no page is entered twice, no tree is deeper
 // than the file has pages. It reads each page once; it never follows a
 // pointer it has not bounded first.
+//
+// It also checks what bbolt's own checker reports, so that bbolt never
+// finds a fault after it: keys in order within each page and within the
+// range their parent's keys give, across the whole tree. That matters
+// beyond the message: with the freelist not synced, bbolt's Tx.Check
+// rebuilds it on a goroutine that keeps walking the mapping after the
+// first fault it reports, and faults fatally once the file is closed.
 func checkStructure(f io.ReaderAt, size int64) (boltMeta, error) {
 	m, err := readMeta(f, size)
 	if err != nil {
@@ -190,7 +211,7 @@ func checkStructure(f io.ReaderAt, size int64) (boltMeta, error) {
 			return m, err
 		}
 	}
-	if err := w.push(m.root, m.txid%2); err != nil {
+	if err := w.push(pageRef{id: m.root, parent: m.txid % 2, tree: &keyOrder{}}); err != nil {
 		return m, err
 	}
 	for len(w.stack) > 0 {
@@ -208,7 +229,17 @@ func (w *walker) mark(id uint64)        { w.seen[id/64] |= 1 << (id % 64) }
 
 // push queues page id, pointed at by parent, refusing an id out of bounds
 // or already reached: in a tree every page has one parent.
-func (w *walker) push(id, parent uint64) error {
+func (w *walker) push(ref pageRef) error {
+	if err := w.claim(ref.id, ref.parent); err != nil {
+		return err
+	}
+	w.stack = append(w.stack, ref)
+	return nil
+}
+
+// claim marks page id, pointed at by parent, as reached, refusing an id
+// out of bounds or already reached: in a tree every page has one parent.
+func (w *walker) claim(id, parent uint64) error {
 	switch {
 	case id < 2 || id >= w.meta.hwm:
 		return pageErr(parent, "points at page %d, outside [2, %d)", id, w.meta.hwm)
@@ -216,7 +247,6 @@ func (w *walker) push(id, parent uint64) error {
 		return pageErr(parent, "points at page %d, already reached: a cycle or a page shared by two parents", id)
 	}
 	w.mark(id)
-	w.stack = append(w.stack, pageRef{id: id, parent: parent})
 	return nil
 }
 
@@ -297,7 +327,7 @@ func (w *walker) visit(ref pageRef) error {
 	case branchPageFlag:
 		return w.branch(ref, p)
 	case leafPageFlag:
-		return w.leaf(ref.id, p, false)
+		return w.leaf(ref, p, false)
 	default:
 		return pageErr(ref.id, "flags %#x: neither branch nor leaf (pointed at by page %d)", flags, ref.parent)
 	}
@@ -322,22 +352,62 @@ func (w *walker) branch(ref pageRef, p []byte) error {
 		return pageErr(ref.id, "branch page without elements")
 	}
 	le := binary.LittleEndian
+	total := 0
 	for i := range n {
 		off := pageHeaderSize + i*pageElementSize
 		e := p[off:]
-		if end := uint64(off) + uint64(le.Uint32(e)) + uint64(le.Uint32(e[4:])); end > uint64(len(p)) {
+		end := uint64(off) + uint64(le.Uint32(e)) + uint64(le.Uint32(e[4:]))
+		if end > uint64(len(p)) {
 			return pageErr(ref.id, "key of element %d ends at byte %d, beyond the page's %d", i, end, len(p))
 		}
-		if err := w.push(le.Uint64(e[8:]), ref.id); err != nil {
+		if err := keySize(ref.id, i, le.Uint32(e[4:])); err != nil {
 			return err
 		}
+		total += int(le.Uint32(e[4:]))
+	}
+	// The children's key ranges outlive the buffer: copy the keys once.
+	block := make([]byte, 0, total)
+	keys := make([][]byte, n)
+	for i := range n {
+		off := pageHeaderSize + i*pageElementSize
+		e := p[off:]
+		pos := off + int(le.Uint32(e))
+		block = append(block, p[pos:pos+int(le.Uint32(e[4:]))]...)
+		keys[i] = block[len(block)-int(le.Uint32(e[4:])):]
+	}
+	// Pointers first: a cycle or a shared child is the fault that matters.
+	for i := range n {
+		if err := w.claim(le.Uint64(p[pageHeaderSize+i*pageElementSize+8:]), ref.id); err != nil {
+			return err
+		}
+	}
+	for i := range n {
+		switch {
+		case i == 0 && ref.min != nil && bytes.Compare(keys[0], ref.min) < 0:
+			return pageErr(ref.id, "key %s of element 0 is below %s, its parent's key for it", short(keys[0]), short(ref.min))
+		case i > 0 && bytes.Compare(keys[i], keys[i-1]) <= 0:
+			return pageErr(ref.id, "key %s of element %d is not above the one before it", short(keys[i]), i)
+		case ref.max != nil && bytes.Compare(keys[i], ref.max) >= 0:
+			return pageErr(ref.id, "key %s of element %d is not below %s, its parent's next key", short(keys[i]), i, short(ref.max))
+		}
+	}
+	// Pushed last to first, so that the walk visits them first to last.
+	for i := n - 1; i >= 0; i-- {
+		limit := ref.max
+		if i < n-1 {
+			limit = keys[i+1]
+		}
+		child := le.Uint64(p[pageHeaderSize+i*pageElementSize+8:])
+		w.stack = append(w.stack, pageRef{id: child, parent: ref.id, min: keys[i], max: limit, tree: ref.tree})
 	}
 	return nil
 }
 
-// leaf checks a leaf page (or an inline bucket's page, held in its
-// parent's value) and queues the root of every bucket it holds.
-func (w *walker) leaf(id uint64, p []byte, inline bool) error {
+// leaf checks a leaf page, or an inline bucket's page held in its parent's
+// value (inline; bbolt does not check their key order), and queues the
+// root of every bucket it holds.
+func (w *walker) leaf(ref pageRef, p []byte, inline bool) error {
+	id := ref.id
 	n, err := elements(id, p)
 	if err != nil {
 		return err
@@ -352,33 +422,76 @@ func (w *walker) leaf(id uint64, p []byte, inline bool) error {
 		if vEnd > uint64(len(p)) {
 			return pageErr(id, "value of element %d ends at byte %d, beyond the page's %d", i, vEnd, len(p))
 		}
+		if err := keySize(id, i, le.Uint32(e[8:])); err != nil {
+			return err
+		}
+		key := p[start:kEnd]
+		if !inline {
+			if err := ref.checkKey(i, key); err != nil {
+				return err
+			}
+		}
 		if le.Uint32(e)&bucketLeafFlag == 0 {
 			continue
 		}
 		if inline {
-			return pageErr(id, "an inline bucket holds bucket %q: bbolt never writes one", p[start:kEnd])
+			return pageErr(id, "an inline bucket holds bucket %s: bbolt never writes one", short(key))
 		}
 		v := p[kEnd:vEnd]
 		if len(v) < bucketHeaderSize {
-			return pageErr(id, "bucket %q: value of %d bytes is shorter than a bucket header", p[start:kEnd], len(v))
+			return pageErr(id, "bucket %s: value of %d bytes is shorter than a bucket header", short(key), len(v))
 		}
 		root := le.Uint64(v)
 		if root != 0 {
-			if err := w.push(root, id); err != nil {
+			if err := w.push(pageRef{id: root, parent: id, tree: &keyOrder{}}); err != nil {
 				return err
 			}
 			continue
 		}
 		in := v[bucketHeaderSize:]
 		if len(in) < pageHeaderSize {
-			return pageErr(id, "inline bucket %q: %d bytes are shorter than a page header", p[start:kEnd], len(in))
+			return pageErr(id, "inline bucket %s: %d bytes are shorter than a page header", short(key), len(in))
 		}
 		if f := le.Uint16(in[8:]); f != leafPageFlag {
-			return pageErr(id, "inline bucket %q: page flags %#x, not a leaf", p[start:kEnd], f)
+			return pageErr(id, "inline bucket %s: page flags %#x, not a leaf", short(key), f)
 		}
-		if err := w.leaf(id, in, true); err != nil {
+		if err := w.leaf(ref, in, true); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// keySize refuses the keys bbolt's Put never writes: empty ones (bbolt
+// asserts on them when it reads the page to change it) and longer ones
+// than its MaxKeySize.
+func keySize(id uint64, i int, n uint32) error {
+	if n == 0 || n > maxKeySize {
+		return pageErr(id, "key of element %d is %d bytes, not 1 to %d", i, n, maxKeySize)
+	}
+	return nil
+}
+
+// checkKey checks the i-th key of leaf ref against the range its parent
+// gives and against the key before it in the tree.
+func (ref pageRef) checkKey(i int, key []byte) error {
+	o := ref.tree
+	switch {
+	case ref.min != nil && bytes.Compare(key, ref.min) < 0:
+		return pageErr(ref.id, "key %s of element %d is below %s, its parent's key for it", short(key), i, short(ref.min))
+	case ref.max != nil && bytes.Compare(key, ref.max) >= 0:
+		return pageErr(ref.id, "key %s of element %d is not below %s, its parent's next key", short(key), i, short(ref.max))
+	case o.started && bytes.Compare(key, o.last) <= 0:
+		return pageErr(ref.id, "key %s of element %d is not above the key before it, %s", short(key), i, short(o.last))
+	}
+	o.last, o.started = append(o.last[:0], key...), true
+	return nil
+}
+
+// short shows a key in an error: hex, its first 16 bytes at most.
+func short(k []byte) string {
+	if len(k) > 16 {
+		return fmt.Sprintf("%x… (%d bytes)", k[:16], len(k))
+	}
+	return fmt.Sprintf("%x", k)
 }
