@@ -26,10 +26,11 @@ fi
 go vet ./...
 go test -race -count=1 -timeout 20m ./...
 
-# Bad input: fuzz the meter frame decoder and the config parser for a short
-# while (FUZZTIME, default 10s each); a crasher is saved under the package's
+# Bad input: fuzz the meter frame decoder, the config parser and the outbox
+# file's validation (pages of a real file mutated) for a short while
+# (FUZZTIME, default 10s each); a crasher is saved under the package's
 # testdata/fuzz and fails the run.
-for target in "FuzzDecode ./internal/meter" "FuzzParse ./internal/config"; do
+for target in "FuzzDecode ./internal/meter" "FuzzParse ./internal/config" "FuzzValidate ./internal/outbox"; do
   set -- $target
   go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2"
 done

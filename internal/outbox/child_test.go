@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(envCrash); path != "" {
 		os.Exit(crashChild(path))
 	}
+	if path := os.Getenv(envOpen); path != "" {
+		os.Exit(openChild(path, os.Getenv(envOpenRO) != ""))
+	}
 	os.Exit(m.Run())
 }
 
