@@ -16,6 +16,7 @@ import (
 
 	"taxi-agent/internal/admin/admintest"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/testsupport"
 )
 
 const envArgs = "AGENT_TEST_ARGS"
@@ -352,7 +353,7 @@ func runAs(t *testing.T, uid, gid uint32, args ...string) (string, int) {
 	t.Helper()
 	bin := admintest.ChildBinary(t)
 	a, _ := json.Marshal(args)
-	cmd := exec.Command(bin, "-test.run=^$")
+	cmd := testsupport.Command(bin, "-test.run=^$")
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = append(os.Environ(), envArgs+"="+string(a), admintest.NoExitDelay)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
