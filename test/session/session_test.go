@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -157,6 +159,9 @@ func states(rs []record) string {
 	return strings.Join(s, ", ")
 }
 
+// deliveredLog matches the agent's log line for a delivery.
+var deliveredLog = regexp.MustCompile(`msg="punch delivered" .*event_id=(\d+) .*attempts=(\d+)`)
+
 func TestIntegratorSession(t *testing.T) {
 	dir := t.TempDir()
 	sim := start(t, bin, "sim", "-dir", dir)
@@ -226,6 +231,21 @@ func TestIntegratorSession(t *testing.T) {
 	})
 	if out := command(t, statusLine); !strings.Contains(out, "0 pending, 0 dead, 2 delivered") {
 		t.Errorf("status after the drain:\n%s", out)
+	}
+	// ATTEMPTS in outbox ls is the count the agent logged at delivery.
+	logged := map[uint64]int{}
+	for _, m := range deliveredLog.FindAllStringSubmatch(agent.output(), -1) {
+		id, _ := strconv.ParseUint(m[1], 10, 64)
+		logged[id], _ = strconv.Atoi(m[2])
+	}
+	rs := records(t, lsLine)
+	for _, r := range rs {
+		if n, ok := logged[r.ID]; !ok || n != r.Attempts {
+			t.Errorf("record %d: outbox ls says %d attempt(s), the log said %d (logged: %v)", r.ID, r.Attempts, n, ok)
+		}
+	}
+	if rs[0].Attempts != 1 || rs[1].Attempts < 2 {
+		t.Errorf("attempts %d and %d; want 1 for the sign-in, 2 or more for the sign-out that waited out the outage", rs[0].Attempts, rs[1].Attempts)
 	}
 	if out := sim.output(); strings.Count(out, "accepted SIGN_") != 2 {
 		t.Errorf("the fake endpoint accepted %d punches, want 2:\n%s", strings.Count(out, "accepted SIGN_"), out)
