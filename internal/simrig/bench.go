@@ -31,7 +31,8 @@ var drivers = []string{"42108319880906011X", "440301199001011234", "440303198512
 type BenchOptions struct {
 	// Dir holds the keys, agent.toml, the outbox and both sockets. It is
 	// made if missing; files of an earlier bench are replaced, its outbox
-	// kept.
+	// kept. agent.toml is removed when the bench stops: it names the
+	// bench's pseudo-terminal, which the kernel gives to the next program.
 	Dir string
 	// Interval, if positive, signs a driver in or out (in turn) every
 	// Interval, as well as on demand.
@@ -113,7 +114,13 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	ln.Close()
 	rig.Meter.Close() // ends an exchange waiting for an agent that is gone
 	wg.Wait()
-	b.say("bench", "stopped")
+	// The config names this bench's pseudo-terminal, whose number the
+	// kernel hands to the next program that asks: an agent started from it
+	// later would take over someone else's line.
+	if err := os.Remove(cfgPath); err != nil {
+		return fmt.Errorf("remove %s: %w", cfgPath, err)
+	}
+	b.say("bench", "stopped; %s removed (its meter line is gone)", cfgPath)
 	return nil
 }
 

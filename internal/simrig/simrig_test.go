@@ -49,6 +49,11 @@ func startBench(t *testing.T, dir string) *testsupport.SyncBuffer {
 		if err := <-done; err != nil {
 			t.Errorf("Bench: %v", err)
 		}
+		// Its pseudo-terminal is gone: no config may point an agent at
+		// whatever gets that device next.
+		if _, err := os.Stat(filepath.Join(dir, ConfigFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("agent.toml left after the bench stopped: %v", err)
+		}
 	})
 	testsupport.WaitFor(t, 30*time.Second, "the bench to start", func() bool {
 		return strings.Contains(out.String(), "Ctrl-C stops the bench")

@@ -261,4 +261,7 @@ func TestIntegratorSession(t *testing.T) {
 	if code := sim.stop(t, os.Interrupt, 15*time.Second); code != 0 {
 		t.Errorf("sim exited %d on SIGINT, want 0", code)
 	}
+	if _, err := os.Stat(dir + "/agent.toml"); !os.IsNotExist(err) {
+		t.Errorf("agent.toml outlives the bench and its pseudo-terminal: %v", err)
+	}
 }
