@@ -10,17 +10,28 @@ import (
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
 	"taxi-agent/internal/version"
+	"taxi-agent/internal/wechatpay"
 )
 
-func directAuthConfig(w config.WeChatPay) uploader.DirectAuthConfig {
-	return uploader.DirectAuthConfig{
+func directAuthConfig(c config.Config, server *wechatpay.ServerClock, log *slog.Logger) uploader.DirectAuthConfig {
+	w := c.WeChatPay
+	dc := uploader.DirectAuthConfig{
 		MchID:            w.MchID,
 		MerchantSerialNo: w.MerchantSerialNo,
 		PrivateKeyFile:   w.PrivateKeyFile,
 		PublicKeyID:      w.PublicKeyID,
 		PublicKeyFile:    w.PublicKeyFile,
 		PlatformCertFile: w.PlatformCertFile,
+		APIv3KeyFile:     w.APIv3KeyFile,
+		BaseURL:          w.BaseURL,
+		CAFile:           w.CAFile,
+		ServerClock:      server,
+		Logger:           log,
 	}
+	if w.APIv3KeyFile != "" {
+		dc.CertStoreFile = c.CertStorePath()
+	}
+	return dc
 }
 
 func uploaderConfig(c config.Config, clock *stamp.Clock, log *slog.Logger) uploader.Config {
@@ -53,5 +64,15 @@ func portConfig(m config.Meter) meter.PortConfig {
 		Baud:     m.Baud,
 		Parity:   strings.ToLower(m.Parity),
 		StopBits: m.StopBits,
+	}
+}
+
+func dialect(m config.Meter) meter.Dialect {
+	return meter.Dialect{
+		SignIn:          uint16(m.SignInCommand),
+		SignOut:         uint16(m.SignOutCommand),
+		SignOutResend:   uint16(m.ResendSignOutCommand),
+		AnswerSignIn:    m.AnswerSignIn,
+		CountLimitWidth: m.HeartbeatCountLimitWidth,
 	}
 }
