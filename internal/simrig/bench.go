@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/redact"
@@ -187,9 +188,13 @@ func (b *bench) do(a Action) (string, error) {
 		s := metersim.Shift{Driver: drivers[b.shifts%len(drivers)], Trips: uint32(1000 + 10*b.shifts), At: now()}
 		b.shifts++
 		b.shift = &s
-		return b.meter("sign-in of driver "+redact.Licence(s.Driver), func(ctx context.Context) (metersim.Result, error) {
+		msg, res, ok := b.meter("sign-in of driver "+redact.Licence(s.Driver), func(ctx context.Context) (metersim.Result, error) {
 			return b.rig.Meter.SignIn(ctx, s)
-		}), nil
+		})
+		if ok && res.Identity.DriverLicence != "" {
+			b.shift.Driver = res.Identity.DriverLicence // the driver the agent named in its answer
+		}
+		return msg, nil
 	case SignOut:
 		if b.shift == nil {
 			return "", fmt.Errorf("no driver is signed in; sign one in first: %w", ErrRefused)
@@ -197,9 +202,10 @@ func (b *bench) do(a Action) (string, error) {
 		s := *b.shift
 		s.End = now()
 		b.shift = nil
-		return b.meter("sign-out of driver "+redact.Licence(s.Driver), func(ctx context.Context) (metersim.Result, error) {
+		msg, _, _ := b.meter("sign-out of driver "+redact.Licence(s.Driver), func(ctx context.Context) (metersim.Result, error) {
 			return b.rig.Meter.SignOut(ctx, s)
-		}), nil
+		})
+		return msg, nil
 	case EndpointDown:
 		if err := srv.Stop(); err != nil {
 			return "", err
@@ -220,22 +226,36 @@ func (b *bench) do(a Action) (string, error) {
 	return "", fmt.Errorf("%w %q", ErrUnknownAction, string(a))
 }
 
-// meter hands an exchange to the meter and waits up to answerWait for the
-// agent's answer.
-func (b *bench) meter(what string, do func(ctx context.Context) (metersim.Result, error)) string {
+// meter hands an exchange to the meter and waits up to answerWait for it
+// to end; ok is false if it has not.
+func (b *bench) meter(what string, do func(ctx context.Context) (metersim.Result, error)) (msg string, res metersim.Result, ok bool) {
 	j := meterJob{what: what, do: do, done: make(chan metersim.Result, 1)}
 	b.say("meter", "%s", what)
 	select {
 	case b.sends <- j:
 	case <-b.meterCtx.Done():
-		return what + ": the bench is stopping"
+		return what + ": the bench is stopping", res, false
 	}
 	select {
-	case res := <-j.done:
-		return fmt.Sprintf("%s: agent answered 0x%02X after %d send(s)", what, res.Answer, res.Sends)
+	case res = <-j.done:
+		return what + ": " + describeResult(res), res, true
 	case <-time.After(answerWait):
-		return fmt.Sprintf("%s: no answer from the agent yet (is `run` running?); the meter keeps re-sending", what)
+		return what + ": no answer from the agent yet (is `run` running?); the meter keeps re-sending", res, false
 	}
+}
+
+// describeResult words how a sign-in or sign-out went: the request that
+// asks the agent who drives, then the report.
+func describeResult(res metersim.Result) string {
+	var s string
+	if r := res.Request; r != nil {
+		s = fmt.Sprintf("the agent answered the request (%s) after %d send(s); ", cmdName(r.Command), r.Sends)
+	}
+	if res.Answer == 0 {
+		// A standard meter reports a sign-in once and waits for no answer.
+		return s + fmt.Sprintf("the meter reported %s", cmdName(res.Command))
+	}
+	return s + fmt.Sprintf("the agent answered the report (%s) 0x%02X after %d send(s)", cmdName(res.Command), res.Answer, res.Sends)
 }
 
 // runMeter performs the meter's exchanges one at a time, as a meter does.
@@ -250,11 +270,14 @@ func (b *bench) runMeter(ctx context.Context) {
 				b.say("meter", "%s: %v", j.what, err)
 				continue
 			}
-			b.say("meter", "%s: agent answered 0x%02X after %d send(s)", j.what, res.Answer, res.Sends)
+			b.say("meter", "%s: %s", j.what, describeResult(res))
 			j.done <- res
 		}
 	}
 }
+
+// cmdName names a meter command with its number: "SIGN_IN 0x00E1".
+func cmdName(c uint16) string { return fmt.Sprintf("%s 0x%04X", meter.CommandName(c), c) }
 
 // removeStale removes a control socket no bench answers on.
 func removeStale(sock string) error {

@@ -194,8 +194,9 @@ func TestIntegratorSession(t *testing.T) {
 	})
 
 	// A driver signs in; the punch goes out.
-	if out := command(t, ctl+"signin"); !strings.Contains(out, "agent answered 0x90") {
-		t.Fatalf("signin: %q, want the agent's 0x90", out)
+	if out := command(t, ctl+"signin"); !strings.Contains(out, "the agent answered the request (SIGN_IN_REQUEST 0x00E0)") ||
+		!strings.Contains(out, "the meter reported SIGN_IN 0x00E1") {
+		t.Fatalf("signin: %q, want the agent's answer to the request, then the meter's report", out)
 	}
 	testsupport.Eventually(t, 15*time.Second, func() string {
 		if rs := records(t, lsLine); states(rs) != "SIGN_IN delivered" {
@@ -206,7 +207,7 @@ func TestIntegratorSession(t *testing.T) {
 
 	// WeChat Pay goes away; the sign-out is stored and waits.
 	command(t, ctl+"endpoint down")
-	if out := command(t, ctl+"signout"); !strings.Contains(out, "agent answered 0x90") {
+	if out := command(t, ctl+"signout"); !strings.Contains(out, "the agent answered the report (SIGN_OUT 0x00E4) 0x90") {
 		t.Fatalf("signout: %q, want the agent's 0x90", out)
 	}
 	testsupport.Eventually(t, 15*time.Second, func() string {
