@@ -87,6 +87,12 @@ func TestCertificatesDownload(t *testing.T) {
 	if !slices.Equal(serials, []string{sharedKeys.PlatformSerialNo, next.Serial}) || signer != next.Serial {
 		t.Fatalf("after rotation: %v signed by %s", serials, signer)
 	}
+	// The old one retired: only the new one is served, and still signs.
+	s.RetirePlatformCert(sharedKeys.PlatformSerialNo)
+	serials, signer = download()
+	if !slices.Equal(serials, []string{next.Serial}) || signer != next.Serial {
+		t.Fatalf("after retiring the old one: %v signed by %s", serials, signer)
+	}
 	// A punch answer is signed by the new certificate too, and verifies
 	// with its key.
 	resp, body, err := c.do(req{acceptSerial: sharedKeys.PlatformSerialNo})

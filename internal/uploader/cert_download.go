@@ -77,20 +77,22 @@ func (a *DirectAuth) newDownloader(c DirectAuthConfig) ([]*x509.Certificate, err
 
 // verifyDownloadAnswer checks the download answer's signature with the
 // keys known so far (an unknown serial is left to the downloader, which
-// checks it with the downloaded set).
+// checks it with the downloaded set); a verified one teaches WeChat Pay's
+// time.
 func (a *DirectAuth) verifyDownloadAnswer(ctx context.Context, resp *http.Response, body []byte) error {
 	ans, err := wechatpay.ReadSignedAnswer(resp.Header, body)
 	if err != nil {
 		return err
 	}
-	if err == nil {
-		a.clock.Learn(ans.Timestamp)
-	}
 	ks := a.keys.Load()
 	if ks == nil {
 		return fmt.Errorf("%w: %s", wechatpay.ErrUnknownSerial, ans.Serial)
 	}
-	return ks.Verify(ctx, ans.Serial, ans.Message, ans.Signature)
+	if err := ks.Verify(ctx, ans.Serial, ans.Message, ans.Signature); err != nil {
+		return err
+	}
+	a.clock.Learn(ans.Timestamp)
+	return nil
 }
 
 // Run keeps the downloaded platform certificates fresh until ctx is done:
