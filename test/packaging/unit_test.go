@@ -104,6 +104,8 @@ func TestUnitSettings(t *testing.T) {
 		"SupplementaryGroups":      "dialout",
 		"Restart":                  "on-failure",
 		"RestartPreventExitStatus": "2",
+		// A panic or the watchdog's SIGABRT must not exit 2 (see the unit).
+		"Environment": "GOTRACEBACK=crash",
 		"StateDirectory":           "taxi-agent",
 		"RuntimeDirectory":         "taxi-agent",
 		"NoNewPrivileges":          "yes",

@@ -255,14 +255,40 @@ func TestSystemdVM(t *testing.T) {
 		}
 	})
 
+	// restarted waits until systemd has restarted the agent since
+	// NRestarts was before and it runs again.
+	restarted := func(t *testing.T, before string, timeout time.Duration) map[string]string {
+		t.Helper()
+		var p map[string]string
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			p = v.unit(t, "ActiveState", "SubState", "NRestarts", "ExecMainCode", "ExecMainStatus")
+			if p["ActiveState"] == "active" && p["SubState"] == "running" && p["NRestarts"] != before {
+				return p
+			}
+			time.Sleep(3 * time.Second)
+		}
+		t.Fatalf("not restarted within %s: %v\n%s", timeout, p,
+			v.must(t, "journalctl -u taxi-agent --no-pager | grep -v 'already stored' | grep -v '^.*goroutine\\|^.*\\.go:' | tail -25"))
+		return nil
+	}
+
+	t.Run("restarted after a crash", func(t *testing.T) {
+		// What the watchdog sends, and what a Go panic ends in: the
+		// runtime would exit 2, the status that means a config error.
+		before := v.unit(t, "NRestarts")["NRestarts"]
+		v.must(t, "systemctl kill -s ABRT --kill-whom=main taxi-agent.service")
+		p := restarted(t, before, 90*time.Second)
+		t.Logf("after SIGABRT: %v", p)
+	})
+
 	t.Run("restarted when a commit is stuck", func(t *testing.T) {
 		before := v.unit(t, "NRestarts")["NRestarts"]
 		v.must(t, "sync && fsfreeze -f /var/lib/taxi-agent")
 		frozen := time.Now()
-		// The next event's commit blocks in the kernel.
-		stuck := harness.ShiftOf(2, time.Now())
 		// A sign-in (not answered), then a sign-out, answered 0x90 only
-		// once durable.
+		// once durable: its commit blocks in the kernel.
+		stuck := harness.ShiftOf(2, time.Now())
 		answered := make(chan metersim.Result, 1)
 		go func() {
 			if _, err := v.meter.SignIn(ctx, stuck); err != nil {
@@ -272,7 +298,14 @@ func TestSystemdVM(t *testing.T) {
 			res, _ := v.meter.SignOut(ctx, stuck)
 			answered <- res
 		}()
-		// WatchdogSec=30s; the pings must stop within the commit deadline.
+		// Past the commit deadline (outbox.commit_timeout, 10 s) and before
+		// the watchdog (WatchdogSec=30s), status says so from memory.
+		time.Sleep(18 * time.Second)
+		status, rc := v.run(t, "timeout 10 su -s /bin/sh tech -c 'taxi-agent status'")
+		t.Logf("status %s after the freeze (exit %d):\n%s", time.Since(frozen).Round(time.Second), rc, status)
+		if !strings.Contains(strings.ToLower(status), "stuck") {
+			t.Errorf("with the commit stuck, status did not say so within 10 s (exit %d)", rc)
+		}
 		var p map[string]string
 		deadline := time.Now().Add(150 * time.Second)
 		for time.Now().Before(deadline) {
@@ -282,29 +315,15 @@ func TestSystemdVM(t *testing.T) {
 			}
 			time.Sleep(5 * time.Second)
 		}
-		status, rc := v.run(t, "timeout 10 su -s /bin/sh tech -c 'taxi-agent status'")
+		acted := time.Since(frozen)
+		// A thread blocked on a frozen file system dies only once it thaws.
 		v.must(t, "fsfreeze -u /var/lib/taxi-agent")
-		t.Logf("%s after the freeze: %v; status then (exit %d):\n%s", time.Since(frozen).Round(time.Second), p, rc, status)
-		if !strings.Contains(strings.ToLower(status), "stuck") {
-			t.Errorf("with the commit stuck, status did not say so within 10 s (exit %d):\n%s", rc, status)
-		}
+		t.Logf("%s after the freeze: %v", acted.Round(time.Second), p)
 		if p["Result"] != "watchdog" && p["NRestarts"] == before {
-			t.Errorf("systemd did not act on a commit stuck for %s: %v\n%s", time.Since(frozen).Round(time.Second), p,
-				v.must(t, "journalctl -u taxi-agent --no-pager | tail -20"))
-			return
+			t.Fatalf("systemd did not act on a commit stuck for %s: %v\n%s", acted.Round(time.Second), p,
+				v.must(t, "journalctl -u taxi-agent --no-pager | grep -v 'already stored' | tail -20"))
 		}
-		// Thawed, the agent is back and the event goes through.
-		deadline = time.Now().Add(2 * time.Minute)
-		for time.Now().Before(deadline) {
-			p = v.unit(t, "ActiveState", "SubState", "NRestarts")
-			if p["ActiveState"] == "active" && p["SubState"] == "running" && p["NRestarts"] != before {
-				break
-			}
-			time.Sleep(3 * time.Second)
-		}
-		if p["NRestarts"] == before || p["ActiveState"] != "active" {
-			t.Fatalf("not restarted after the watchdog: %v", p)
-		}
+		p = restarted(t, before, 2*time.Minute)
 		select {
 		case res := <-answered:
 			if !res.OK() {
@@ -314,7 +333,7 @@ func TestSystemdVM(t *testing.T) {
 			t.Errorf("the stuck event was never answered after the restart")
 		}
 		waitPunches(t, ep, 4, 2*time.Minute)
-		t.Logf("restarted: %v\n%s", p, v.must(t, "journalctl -u taxi-agent --no-pager | grep -iE 'watchdog|stuck|Main process' | tail -8"))
+		t.Logf("restarted: %v\n%s", p, v.must(t, "journalctl -u taxi-agent --no-pager | grep -iE 'watchdog|stuck|Main process|Scheduled restart' | tail -8"))
 	})
 
 	t.Run("no restart after a config error", func(t *testing.T) {
