@@ -355,7 +355,11 @@ func waitPunches(t *testing.T, ep *punchsim.Server, n int, timeout time.Duration
 	deadline := time.Now().Add(timeout)
 	for len(ep.Accepted()) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d punches accepted within %s, want %d", len(ep.Accepted()), timeout, n)
+			var got []string
+			for _, p := range ep.Accepted() {
+				got = append(got, harness.PunchKey(p))
+			}
+			t.Fatalf("%d punches accepted within %s, want %d: %v", len(got), timeout, n, got)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
