@@ -55,12 +55,12 @@ func newHeldQueue(store func(outbox.Record, string) (uint64, bool, error), log *
 func (q *heldQueue) storeInOrder(rec outbox.Record, deadReason string, keep bool) (id uint64, dup bool, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if err := q.flushLocked(); err == nil {
-		id, dup, err = q.store(rec, deadReason)
-		if err == nil {
+	if q.flushLocked() == nil {
+		var serr error
+		if id, dup, serr = q.store(rec, deadReason); serr == nil {
 			return id, dup, nil
 		}
-		q.lastErr = err
+		q.lastErr = serr
 	}
 	if !keep {
 		return 0, false, q.lastErr
