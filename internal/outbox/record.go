@@ -51,7 +51,7 @@ type Record struct {
 	BootID     string        `json:"boot_id,omitempty"`   // kernel boot id at receipt
 	Monotonic  time.Duration `json:"monotonic,omitempty"` // CLOCK_BOOTTIME at receipt
 
-	Attempts    int           `json:"attempts"`
+	Attempts    int           `json:"attempts"` // delivery tries: failed ones, and the one that delivered or dead-lettered it
 	NextAttempt time.Time     `json:"next_attempt,omitzero"`
 	LastError   *AttemptError `json:"last_error,omitempty"`
 	DeliveredAt time.Time     `json:"delivered_at,omitzero"`
