@@ -27,7 +27,7 @@ type agentEnd struct {
 func startAgentEnd(t *testing.T, reply func(n int, f meter.Frame) []byte) (*metersim.Meter, *agentEnd) {
 	t.Helper()
 	p, _, a := agentPort(t, reply)
-	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 100 * time.Millisecond, RetryDelay: 5 * time.Millisecond, MaxSends: 5})
+	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 300 * time.Millisecond, RetryDelay: 5 * time.Millisecond, MaxSends: 5})
 	t.Cleanup(func() { m.Close() })
 	return m, a
 }
@@ -185,7 +185,7 @@ func TestStandardSignIn(t *testing.T) {
 	if err != nil || !res.OK() || res.Sends != 1 || res.Answer != 0 || res.Request == nil || !res.Request.OK() || res.Identity != id {
 		t.Fatalf("result %+v, %v", res, err)
 	}
-	time.Sleep(250 * time.Millisecond) // two answer timeouts: no re-send comes
+	time.Sleep(700 * time.Millisecond) // two answer timeouts: no re-send comes
 	got := a.frames()
 	if len(got) != 2 || got[0].Command != meter.CmdSignInRequest || !bytes.Equal(got[0].Data, []byte{0x90}) || got[1].Command != meter.CmdSignIn {
 		t.Fatalf("agent got %v", got)
