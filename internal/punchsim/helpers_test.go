@@ -12,6 +12,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"taxi-agent/internal/testsupport"
 )
 
 // sharedKeys are generated once per test binary: RSA key generation is the
@@ -19,19 +21,10 @@ import (
 var sharedKeys Keys
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "punchsim-keys-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sharedKeys, err = GenerateKeys(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testsupport.MainWithDir(m, "punchsim-keys-", func(dir string) (err error) {
+		sharedKeys, err = GenerateKeys(dir)
+		return err
+	})
 }
 
 // newServer starts a fake with the shared keys and closes it at cleanup.
