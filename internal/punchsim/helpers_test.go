@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -53,13 +52,7 @@ func newClient(t testing.TB, s *Server) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, err := os.ReadFile(sharedKeys.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: testsupport.CertPool(t, sharedKeys.CAFile)}}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &client{t: t, key: key, http: &http.Client{Transport: tr, Timeout: 10 * time.Second}, base: s.URL()}
 }
