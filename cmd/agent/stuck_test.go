@@ -17,6 +17,7 @@ import (
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/testsupport"
 	"taxi-agent/test/harness"
 )
 
@@ -166,7 +167,7 @@ func TestStuckCommitStopsWatchdog(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "1000000") // pings every 500 ms
 	t.Setenv("WATCHDOG_PID", "")
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr testsupport.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"run", "-config", cfgPath}, &bytes.Buffer{}, &stderr) }()
 	t.Cleanup(func() {

@@ -61,9 +61,8 @@ func fillOutbox(t *testing.T, ob *outbox.Outbox) int {
 // sign-in is stored and delivered, then the re-sent sign-out, each once,
 // in that order.
 func TestSignInKeptWhileOutboxRefuses(t *testing.T) {
-	mc := &movableClock{}
-	mc.set(time.Unix(90, 0), 90*time.Second) // 1970, 90 s after boot
-	r := startDaemon(t, mc.clock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)),
+	mc := movableClock(time.Unix(90, 0), 90*time.Second) // 1970, 90 s after boot
+	r := startDaemon(t, stampClock(mc, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)),
 		func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) { c.Outbox.MaxSizeMiB = 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -118,7 +117,7 @@ func TestSignInKeptWhileOutboxRefuses(t *testing.T) {
 		t.Fatalf("%d punches sent while the clock was untrusted", n)
 	}
 
-	mc.set(now, 10*time.Minute) // network time
+	set(mc, now, 10*time.Minute) // network time
 	r.d.Uploader().Wake()
 	// A backlog of a hundred punches, each signed and verified under the
 	// race detector: give it more than waitAccepted's 10 s.
@@ -167,9 +166,8 @@ const signIn2042 = "55AA0038020000E134343033303030303030303100000000343231303833
 // synchronised. The sign-in is stamped with the meter's time, and status
 // shows the disagreement.
 func TestClockIn2042(t *testing.T) {
-	mc := &movableClock{}
-	mc.set(time.Date(2042, 4, 27, 2, 20, 0, 0, time.UTC), time.Minute)
-	clock := mc.clock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	mc := movableClock(time.Date(2042, 4, 27, 2, 20, 0, 0, time.UTC), time.Minute)
+	clock := stampClock(mc, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	clock.Sync = func() stamp.SyncState {
 		return stamp.SyncState{Synchronized: false, Source: stamp.SyncKernel, MaxError: 16 * time.Second}
 	}
