@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 )
 
 // NBD protocol constants.
@@ -82,7 +83,9 @@ func (s *NBDServer) accept() {
 			c.Close()
 			s.mu.Lock()
 			delete(s.conns, c)
-			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			// A killed qemu ends its connection any of these ways.
+			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+				!errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 				s.errs = append(s.errs, err)
 			}
 			s.mu.Unlock()
