@@ -105,16 +105,16 @@ func TestUnitSettings(t *testing.T) {
 		"Restart":                  "on-failure",
 		"RestartPreventExitStatus": "2",
 		// A panic or the watchdog's SIGABRT must not exit 2 (see the unit).
-		"Environment": "GOTRACEBACK=crash",
-		"StateDirectory":           "taxi-agent",
-		"RuntimeDirectory":         "taxi-agent",
-		"NoNewPrivileges":          "yes",
-		"ProtectSystem":            "strict",
-		"ProtectHome":              "yes",
-		"PrivateTmp":               "yes",
-		"DevicePolicy":             "closed",
-		"CapabilityBoundingSet":    "",
-		"WantedBy":                 "multi-user.target",
+		"Environment":           "GOTRACEBACK=crash",
+		"StateDirectory":        "taxi-agent",
+		"RuntimeDirectory":      "taxi-agent",
+		"NoNewPrivileges":       "yes",
+		"ProtectSystem":         "strict",
+		"ProtectHome":           "yes",
+		"PrivateTmp":            "yes",
+		"DevicePolicy":          "closed",
+		"CapabilityBoundingSet": "",
+		"WantedBy":              "multi-user.target",
 	}
 	for k, v := range want {
 		got, ok := s[k]
