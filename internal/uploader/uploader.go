@@ -70,7 +70,7 @@ func New(cfg Config, store Store, auth Authenticator) (*Uploader, error) {
 		return nil, fmt.Errorf("new uploader: %w", err)
 	}
 	wc := &wireCounter{}
-	hc, err := newHTTPClient(cfg, wc)
+	hc, err := newHTTPClient(cfg, wc, auth)
 	if err != nil {
 		return nil, fmt.Errorf("new uploader: %w", err)
 	}
