@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis keys shared by the replicas of one fleet.
+const (
+	redisRateKey    = "taxi-gateway:punch" // redis_rate prefixes "rate:"
+	redisDeliveredP = "taxi-gateway:delivered:"
+)
+
+// RedisLimiter is the fleet-wide rate shared by every replica that points
+// at the same Redis: GCRA (go-redis/redis_rate, one atomic script on
+// Redis's own clock) with a burst of one, so that punches leave the whole
+// set of replicas at least one emission interval apart. It also keeps the
+// replicas' memory of delivered punches, so that a retry that reaches
+// another replica is not a second punch either.
+type RedisLimiter struct {
+	rdb   *redis.Client
+	lim   *redis_rate.Limiter
+	limit redis_rate.Limit
+}
+
+// NewRedisLimiter connects to url (redis://, rediss:// or unix://) for a
+// limit of perSecond punches a second. It does not dial until used.
+func NewRedisLimiter(url string, perSecond float64) (*RedisLimiter, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse limit.redis_url: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	return &RedisLimiter{rdb: rdb, lim: redis_rate.NewLimiter(rdb), limit: gcraLimit(perSecond)}, nil
+}
+
+// gcraLimit is perSecond as redis_rate's integer rate per period, burst 1.
+func gcraLimit(perSecond float64) redis_rate.Limit {
+	if perSecond >= 1 && perSecond == math.Trunc(perSecond) {
+		return redis_rate.Limit{Rate: int(perSecond), Period: time.Second, Burst: 1}
+	}
+	return redis_rate.Limit{Rate: 1, Period: time.Duration(float64(time.Second) / perSecond), Burst: 1}
+}
+
+// Wait takes one slot of the shared limit, sleeping the retry-after Redis
+// gives until it gets one. An unreachable Redis is retried every second:
+// without it no replica may send, or the limit would not hold.
+func (r *RedisLimiter) Wait(ctx context.Context) error {
+	for {
+		res, err := r.lim.Allow(ctx, redisRateKey, r.limit)
+		var wait time.Duration
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			wait = time.Second
+		case res.Allowed > 0:
+			return nil
+		default:
+			wait = max(res.RetryAfter, time.Millisecond)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Ping checks that Redis answers.
+func (r *RedisLimiter) Ping(ctx context.Context) error {
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+// Delivered reports whether any replica delivered k within DedupWindow.
+func (r *RedisLimiter) Delivered(ctx context.Context, k PunchKey) (bool, error) {
+	err := r.rdb.Get(ctx, deliveredKey(k)).Err()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read delivered punch: %w", err)
+	}
+	return true, nil
+}
+
+// MarkDelivered records k as delivered for DedupWindow.
+func (r *RedisLimiter) MarkDelivered(ctx context.Context, k PunchKey) error {
+	if err := r.rdb.Set(ctx, deliveredKey(k), 1, DedupWindow).Err(); err != nil {
+		return fmt.Errorf("record delivered punch: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connections.
+func (r *RedisLimiter) Close() error { return r.rdb.Close() }
+
+// deliveredKey names k in Redis by a hash: no licence in clear in Redis.
+func deliveredKey(k PunchKey) string {
+	h := sha256.Sum256([]byte(k.Plate + "\x00" + k.Licence + "\x00" + k.Type + "\x00" + k.Time))
+	return redisDeliveredP + hex.EncodeToString(h[:16])
+}
