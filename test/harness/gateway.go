@@ -194,3 +194,11 @@ func (g *Gateway) cleanup() {
 		a.Close()
 	}
 }
+
+// Output is the log of the last gateway started.
+func (g *Gateway) Output() string {
+	if len(g.runs) == 0 {
+		return ""
+	}
+	return g.runs[len(g.runs)-1].Output()
+}
