@@ -18,6 +18,9 @@ func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	mode := "public key " + cfg.WeChatPay.PublicKeyID
 	if cfg.WeChatPay.PlatformCertFile != "" {
 		mode = "platform certificate " + cfg.WeChatPay.PlatformCertFile

@@ -53,17 +53,48 @@ func TestCheckConfigNamesEveryMistake(t *testing.T) {
 		return stderr.String()
 	}
 
-	// A bad duration is a parse problem: it is reported alone first.
-	badDuration := bytes.Replace(body, []byte(`backoff_max = "1s"`), []byte(`backoff_max = "5 minutes"`), 1)
-	if out := check(badDuration); !strings.Contains(out, "uploader.backoff_max: bad duration \"5 minutes\"") {
-		t.Fatalf("duration problem not named:\n%s", out)
-	}
-
 	out := check(body)
 	for _, want := range []string{"3 problem(s)", "vehicle.plate_number: missing", "wechatpay.base_url: must be https", "log.level: \"chatty\""} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
+	}
+
+	// A bad duration, a decoding problem, hides none of the others.
+	badDuration := bytes.Replace(body, []byte(`backoff_max = "1s"`), []byte(`backoff_max = "5 minutes"`), 1)
+	out = check(badDuration)
+	for _, want := range []string{"4 problem(s)", "uploader.backoff_max: bad duration \"5 minutes\"", "vehicle.plate_number: missing"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
+
+// TestCheckConfigWarnsOfAbsentDevice: a USB adapter may appear after boot,
+// so a device that does not exist now is a warning, and the exit status 0.
+func TestCheckConfigWarnsOfAbsentDevice(t *testing.T) {
+	cfg, err := config.Load(writeRunConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Meter.Device = filepath.Join(t.TempDir(), "ttyUSB0")
+	body, err := harness.EncodeConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "agent.toml")
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"check-config", "-config", path}, &stdout, &stderr); err != nil {
+		t.Fatalf("check-config: %v\n%s", err, stderr.String())
+	}
+	if want := "warning: meter.device: " + cfg.Meter.Device + ": no such file or directory"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("want %q in stderr:\n%s", want, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), ": ok (") {
+		t.Errorf("stdout: %s", stdout.String())
 	}
 }
 

@@ -22,10 +22,14 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logger := newLogger(cfg.Log, stderr)
+	for _, w := range cfg.Warnings() {
+		logger.Warn("config", "key", w.Key, "problem", w.Msg)
+	}
 	watchdog, _ := sddaemon.SdWatchdogEnabled(false)
 	return daemon.Run(ctx, daemon.Options{
 		Config:           cfg,
-		Logger:           newLogger(cfg.Log, stderr),
+		Logger:           logger,
 		Notify:           func(state string) { sddaemon.SdNotify(false, state) },
 		WatchdogInterval: watchdog / 2,
 	})

@@ -7,80 +7,78 @@
 package config
 
 import (
-	"fmt"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/BurntSushi/toml"
 )
 
 // Config is the whole configuration of one terminal.
 type Config struct {
-	Vehicle   Vehicle
-	Meter     Meter
-	Outbox    Outbox
-	WeChatPay WeChatPay
-	Uploader  Uploader
-	Admin     Admin
-	Log       Log
+	Vehicle   Vehicle   `toml:"vehicle"`
+	Meter     Meter     `toml:"meter"`
+	Outbox    Outbox    `toml:"outbox"`
+	WeChatPay WeChatPay `toml:"wechatpay"`
+	Uploader  Uploader  `toml:"uploader"`
+	Admin     Admin     `toml:"admin"`
+	Log       Log       `toml:"log"`
 }
 
 // Vehicle identifies the taxi to WeChat Pay.
 type Vehicle struct {
-	PlateNumber string // full plate with province character, e.g. 粤B12345
-	RegionID    int64  // 行政区划代码, e.g. 440300
+	PlateNumber string `toml:"plate_number"` // full plate with province character, e.g. 粤B12345
+	RegionID    int64  `toml:"region_id"`    // 行政区划代码, e.g. 440300
 }
 
 // Meter is the serial link to the taximeter.
 type Meter struct {
-	Device     string
-	Baud       int
-	Parity     string // "none", "even" or "odd"
-	StopBits   int
-	DeviceType int // device byte on frames the agent sends
-	Vendor     int // vendor byte on frames the agent sends
+	Device     string `toml:"device"`
+	Baud       int    `toml:"baud"`
+	Parity     string `toml:"parity"` // "none", "even" or "odd"
+	StopBits   int    `toml:"stop_bits"`
+	DeviceType int    `toml:"device_type"` // device byte on frames the agent sends
+	Vendor     int    `toml:"vendor"`      // vendor byte on frames the agent sends
 }
 
 // Outbox is the durable queue.
 type Outbox struct {
-	Path       string
-	MaxSizeMiB int
-	Retention  time.Duration
+	Path       string        `toml:"path"`
+	MaxSizeMiB int           `toml:"max_size_mib"`
+	Retention  time.Duration `toml:"retention"`
 }
 
 // WeChatPay is the punch endpoint and the keys to talk to it.
 type WeChatPay struct {
-	BaseURL          string
-	MchID            string
-	MerchantSerialNo string
-	PrivateKeyFile   string
-	PublicKeyID      string
-	PublicKeyFile    string
-	PlatformCertFile string
-	CAFile           string
+	BaseURL          string `toml:"base_url"`
+	MchID            string `toml:"mchid"`
+	MerchantSerialNo string `toml:"merchant_serial_no"`
+	PrivateKeyFile   string `toml:"private_key_file"`
+	PublicKeyID      string `toml:"public_key_id"`
+	PublicKeyFile    string `toml:"public_key_file"`
+	PlatformCertFile string `toml:"platform_cert_file"`
+	CAFile           string `toml:"ca_file"`
 }
 
 // Uploader tunes delivery.
 type Uploader struct {
-	BackoffMin     time.Duration
-	BackoffMax     time.Duration
-	AttemptTimeout time.Duration
-	HeldRetry      time.Duration // retry interval while WeChat Pay answers 401/403/404
-	RetryAfterCap  time.Duration
-	DrainTimeout   time.Duration // how long shutdown waits for an in-flight upload
+	BackoffMin     time.Duration `toml:"backoff_min"`
+	BackoffMax     time.Duration `toml:"backoff_max"`
+	AttemptTimeout time.Duration `toml:"attempt_timeout"`
+	HeldRetry      time.Duration `toml:"held_retry"` // retry interval while WeChat Pay answers 401/403/404
+	RetryAfterCap  time.Duration `toml:"retry_after_cap"`
+	DrainTimeout   time.Duration `toml:"drain_timeout"` // how long shutdown waits for an in-flight upload
 }
 
 // Admin is the technician socket.
 type Admin struct {
-	Socket string
+	Socket string `toml:"socket"`
 }
 
 // Log configures the daemon's logs.
 type Log struct {
-	Level  string // debug, info, warn, error
-	Format string // text or json
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
 }
 
 // Default returns the configuration with every optional key set.
@@ -107,75 +105,42 @@ func Default() Config {
 }
 
 // Parse reads TOML over the defaults. It reports every syntax, type and
-// unknown-key problem at once as Problems; it does not touch the file system.
+// unknown-key problem at once as Problems, and returns the configuration
+// with every other key decoded; it does not touch the file system.
 func Parse(r io.Reader) (Config, error) {
 	cfg := Default()
-	var raw map[string]any
-	if _, err := toml.NewDecoder(r).Decode(&raw); err != nil {
-		return cfg, Problems{{Key: "toml", Msg: syntaxMessage(err)}}
+	text, err := io.ReadAll(r)
+	if err != nil {
+		return cfg, Problems{{Key: "config", Msg: err.Error(), Err: err}}
 	}
-	var p Problems
-	d := decoder{problems: &p}
-	d.section(raw, "vehicle", func(s section) {
-		s.str("plate_number", &cfg.Vehicle.PlateNumber)
-		s.integer("region_id", &cfg.Vehicle.RegionID)
-	})
-	d.section(raw, "meter", func(s section) {
-		s.str("device", &cfg.Meter.Device)
-		s.num("baud", &cfg.Meter.Baud)
-		s.str("parity", &cfg.Meter.Parity)
-		s.num("stop_bits", &cfg.Meter.StopBits)
-		s.num("device_type", &cfg.Meter.DeviceType)
-		s.num("vendor", &cfg.Meter.Vendor)
-	})
-	d.section(raw, "outbox", func(s section) {
-		s.str("path", &cfg.Outbox.Path)
-		s.num("max_size_mib", &cfg.Outbox.MaxSizeMiB)
-		s.duration("retention", &cfg.Outbox.Retention)
-	})
-	d.section(raw, "wechatpay", func(s section) {
-		s.str("base_url", &cfg.WeChatPay.BaseURL)
-		s.str("mchid", &cfg.WeChatPay.MchID)
-		s.str("merchant_serial_no", &cfg.WeChatPay.MerchantSerialNo)
-		s.str("private_key_file", &cfg.WeChatPay.PrivateKeyFile)
-		s.str("public_key_id", &cfg.WeChatPay.PublicKeyID)
-		s.str("public_key_file", &cfg.WeChatPay.PublicKeyFile)
-		s.str("platform_cert_file", &cfg.WeChatPay.PlatformCertFile)
-		s.str("ca_file", &cfg.WeChatPay.CAFile)
-	})
-	d.section(raw, "uploader", func(s section) {
-		s.duration("backoff_min", &cfg.Uploader.BackoffMin)
-		s.duration("backoff_max", &cfg.Uploader.BackoffMax)
-		s.duration("attempt_timeout", &cfg.Uploader.AttemptTimeout)
-		s.duration("held_retry", &cfg.Uploader.HeldRetry)
-		s.duration("retry_after_cap", &cfg.Uploader.RetryAfterCap)
-		s.duration("drain_timeout", &cfg.Uploader.DrainTimeout)
-	})
-	d.section(raw, "admin", func(s section) {
-		s.str("socket", &cfg.Admin.Socket)
-	})
-	d.section(raw, "log", func(s section) {
-		s.str("level", &cfg.Log.Level)
-		s.str("format", &cfg.Log.Format)
-	})
-	for key := range raw {
-		p.add(key, "unknown section")
-	}
-	if len(p) > 0 {
-		p.sort()
+	if p := decodeFile(string(text), &cfg); len(p) > 0 {
 		return cfg, p
 	}
 	return cfg, nil
 }
 
-// Load reads, parses and validates the file at path (see Read).
+// Load reads, parses and validates the file at path (see Read). The error
+// lists every problem of both steps at once; a key whose value could not
+// be decoded is not validated again.
 func Load(path string) (Config, error) {
 	cfg, err := Read(path)
-	if err != nil {
+	var p Problems
+	if err != nil && !errors.As(err, &p) {
 		return cfg, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, err
+	if len(p) == 1 && (p[0].Key == "config" || p[0].Key == "toml") {
+		return cfg, p // nothing was decoded
+	}
+	if verr := cfg.Validate(); verr != nil {
+		for _, vp := range verr.(Problems) {
+			if !p.has(vp.Key) {
+				p = append(p, vp)
+			}
+		}
+	}
+	if len(p) > 0 {
+		p.sort()
+		return cfg, p
 	}
 	return cfg, nil
 }
@@ -192,11 +157,8 @@ func Read(path string) (Config, error) {
 	}
 	defer f.Close()
 	cfg, err := Parse(f)
-	if err != nil {
-		return cfg, err
-	}
 	cfg.resolve(filepath.Dir(path))
-	return cfg, nil
+	return cfg, err
 }
 
 // resolve makes relative file paths relative to dir.
@@ -209,12 +171,4 @@ func (c *Config) resolve(dir string) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
-}
-
-func syntaxMessage(err error) string {
-	var pe toml.ParseError
-	if ok := asParseError(err, &pe); ok {
-		return fmt.Sprintf("line %d: %s", pe.Position.Line, pe.Message)
-	}
-	return err.Error()
 }

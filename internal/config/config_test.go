@@ -9,9 +9,12 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 // writeKeys writes a private key (0600), a public key and a certificate into
@@ -132,16 +135,15 @@ backoff_min = "10"
 backoff_max = "1s"
 [bogus]
 `
-	// Type errors and unknown keys come from Parse.
-	_, err := Parse(strings.NewReader(body))
-	want := []string{"vehicle.region_id: must be an integer", "vehicle.colour: unknown key",
-		"uploader.backoff_min: bad duration", "bogus: unknown section"}
-	assertProblems(t, err, want)
-
-	// With the type problems fixed, Validate names every content problem at once.
-	want = []string{
+	// Load names every problem at once: those of decoding (wrong types,
+	// unknown keys) and those of validation, each key once.
+	_, err := Load(writeConfig(t, dir, body))
+	assertProblems(t, err, []string{
+		"bogus: unknown section",
+		"vehicle.colour: unknown key",
+		"vehicle.region_id: must be an integer, not a string",
+		"uploader.backoff_min: bad duration",
 		"vehicle.plate_number: missing",
-		"vehicle.region_id: must be a 6-digit",
 		"meter.baud: 9601 is not a standard baud rate",
 		"meter.parity:",
 		"outbox.path: directory /nonexistent/dir does not exist",
@@ -149,11 +151,57 @@ backoff_max = "1s"
 		"wechatpay.mchid:",
 		"wechatpay.private_key_file: " + priv + " is accessible by group or others (mode 0644)",
 		"wechatpay.public_key_file: " + filepath.Join(dir, "missing.pem") + ": no such file",
+	})
+
+	// Parse alone reports what decoding found, and decodes every other key.
+	cfg, err := Parse(strings.NewReader(body))
+	assertProblems(t, err, []string{"bogus: unknown section", "vehicle.colour: unknown key",
+		"vehicle.region_id: must be an integer", "uploader.backoff_min: bad duration"})
+	if cfg.Meter.Baud != 9601 || cfg.Uploader.BackoffMax != time.Second || cfg.Vehicle.RegionID != 0 {
+		t.Errorf("keys beside the wrong ones were not decoded: %+v", cfg)
 	}
-	fixed := strings.NewReplacer(`backoff_min = "10"`, `backoff_min = "10s"`, "[bogus]\n", "").Replace(body)
-	fixed = strings.NewReplacer(`region_id = "440300"`, "region_id = 12", "colour = \"red\"\n", "").Replace(fixed)
-	_, err = Load(writeConfig(t, dir, fixed))
-	assertProblems(t, err, append(want, "uploader.backoff_min: 10s is above uploader.backoff_max"))
+}
+
+// TestThreeProblemsThreeLines is the integrator's case: a typo'd key, a
+// missing key file and a 5-digit region_id are three lines, not one.
+func TestThreeProblemsThreeLines(t *testing.T) {
+	dir := t.TempDir()
+	writeKeys(t, dir)
+	body := strings.NewReplacer("region_id = 440300", "region_id = 44030",
+		"[meter]\n", "[meter]\nbuad = 9600\n",
+		`public_key_file = "pub.pem"`, `public_key_file = "gone.pem"`).Replace(validTOML(dir))
+	_, err := Load(writeConfig(t, dir, body))
+	assertProblems(t, err, []string{"meter.buad: unknown key", "vehicle.region_id: must be a 6-digit",
+		"wechatpay.public_key_file: " + filepath.Join(dir, "gone.pem") + ": no such file"})
+}
+
+// TestIntegerDurationRefused: toml would read an integer as nanoseconds.
+func TestIntegerDurationRefused(t *testing.T) {
+	_, err := Parse(strings.NewReader("[outbox]\nretention = 30\n[vehicle]\nregion_id = 1.5\n[log]\nlevel = 3\n"))
+	assertProblems(t, err, []string{
+		`outbox.retention: must be a duration string such as "30s", not an integer`,
+		"vehicle.region_id: must be an integer, not a float",
+		"log.level: must be a string, not an integer",
+	})
+}
+
+func TestSectionNotATable(t *testing.T) {
+	_, err := Parse(strings.NewReader("meter = 5\n[vehicle]\nregion_id = \"x\"\n"))
+	assertProblems(t, err, []string{"meter: must be a table ([meter]), not an integer", "vehicle.region_id: must be an integer, not a string"})
+}
+
+func TestMissingDeviceIsAWarning(t *testing.T) {
+	dir := t.TempDir()
+	writeKeys(t, dir)
+	body := strings.Replace(validTOML(dir), `device = "/dev/ttyS1"`, `device = "`+dir+`/ttyUSB7"`, 1)
+	cfg, err := Load(writeConfig(t, dir, body))
+	if err != nil {
+		t.Fatalf("a missing device must not be an error: %v", err)
+	}
+	w := cfg.Warnings()
+	if len(w) != 1 || w[0].Key != "meter.device" || !strings.Contains(w[0].Msg, dir+"/ttyUSB7: no such file") {
+		t.Fatalf("warnings = %v", w)
+	}
 }
 
 func assertProblems(t *testing.T, err error, want []string) {
@@ -206,4 +254,23 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEveryFieldHasItsKey encodes a configuration and parses it back: a
+// field without a toml tag would come back as an unknown key.
+func TestEveryFieldHasItsKey(t *testing.T) {
+	want := Default()
+	want.Vehicle = Vehicle{PlateNumber: "粤B12345", RegionID: 440300}
+	want.WeChatPay.PlatformCertFile = "/etc/taxi-agent/cert.pem"
+	var buf strings.Builder
+	if err := toml.NewEncoder(&buf).Encode(want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(strings.NewReader(buf.String()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -10,116 +11,145 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// decoder walks the raw TOML tree, assigning known keys and collecting a
-// problem for each wrong type or unknown key, so one run reports them all.
-type decoder struct{ problems *Problems }
-
-type section struct {
-	name     string
-	raw      map[string]any
-	problems *Problems
-}
-
-func (d decoder) section(raw map[string]any, name string, fill func(section)) {
-	v, ok := raw[name]
-	if !ok {
-		return
-	}
-	delete(raw, name)
-	m, ok := v.(map[string]any)
-	if !ok {
-		d.problems.add(name, "must be a table ([%s])", name)
-		return
-	}
-	s := section{name: name, raw: m, problems: d.problems}
-	fill(s)
-	for key := range m {
-		s.problems.add(name+"."+key, "unknown key")
-	}
-}
-
-// take removes key from the section and reports whether it was there.
-func (s section) take(key string) (any, bool) {
-	v, ok := s.raw[key]
-	delete(s.raw, key)
-	return v, ok
-}
-
-func (s section) wrongType(key string, want string, v any) {
-	s.problems.add(s.name+"."+key, "must be %s, not %s", want, tomlType(v))
-}
-
-func (s section) str(key string, dst *string) {
-	v, ok := s.take(key)
-	if !ok {
-		return
-	}
-	str, ok := v.(string)
-	if !ok {
-		s.wrongType(key, "a string", v)
-		return
-	}
-	*dst = str
-}
-
-func (s section) integer(key string, dst *int64) {
-	v, ok := s.take(key)
-	if !ok {
-		return
-	}
-	n, ok := v.(int64)
-	if !ok {
-		s.wrongType(key, "an integer", v)
-		return
-	}
-	*dst = n
-}
-
-func (s section) num(key string, dst *int) {
-	n := int64(*dst)
-	s.integer(key, &n)
-	*dst = int(n)
-}
-
-func (s section) duration(key string, dst *time.Duration) {
-	v, ok := s.take(key)
-	if !ok {
-		return
-	}
-	str, ok := v.(string)
-	if !ok {
-		s.wrongType(key, `a duration string such as "30s"`, v)
-		return
-	}
-	d, err := time.ParseDuration(str)
+// decodeFile decodes TOML into cfg key by key, so that a wrong type or an
+// unknown key is one problem among all the others rather than the end of
+// the run. Sections and keys are the `toml` tags of Config's fields; there
+// is no second list of them.
+//
+// MetaData.Undecoded cannot serve here: the decoder stops at the first
+// wrong type, and the keys after it would then read as undecoded too.
+func decodeFile(text string, cfg *Config) Problems {
+	var file map[string]toml.Primitive
+	md, err := toml.Decode(text, &file)
 	if err != nil {
-		s.problems.add(s.name+"."+key, "bad duration %q: use a number with a unit, such as \"1s\", \"5m\" or \"720h\"", str)
-		return
+		return Problems{{Key: "toml", Msg: syntaxMessage(err)}}
 	}
-	*dst = d
+	var p Problems
+	sections := reflect.ValueOf(cfg).Elem()
+	for _, name := range sortedKeys(file) {
+		sec, ok := fieldByTag(sections, name)
+		if !ok {
+			p.add(name, "unknown section")
+			continue
+		}
+		if t := md.Type(name); t != "Hash" {
+			p.add(name, "must be a table ([%s]), not %s", name, tomlType(t))
+			continue
+		}
+		var keys map[string]toml.Primitive
+		if err := md.PrimitiveDecode(file[name], &keys); err != nil {
+			p.add(name, "%v", err)
+			continue
+		}
+		for _, key := range sortedKeys(keys) {
+			decodeKey(md, &p, sec, name, key, keys[key])
+		}
+	}
+	return p
 }
 
-func tomlType(v any) string {
-	switch v.(type) {
-	case string:
+var durationType = reflect.TypeFor[time.Duration]()
+
+// decodeKey decodes one key into its field, or adds the problem with it.
+func decodeKey(md toml.MetaData, p *Problems, sec reflect.Value, name, key string, v toml.Primitive) {
+	path := name + "." + key
+	field, ok := fieldByTag(sec, key)
+	if !ok {
+		p.add(path, "unknown key")
+		return
+	}
+	got := md.Type(name, key)
+	if field.Type() == durationType {
+		// toml would take an integer as nanoseconds: "retention = 30"
+		// would silently mean 30 ns.
+		if got != "String" {
+			p.add(path, `must be a duration string such as "30s", not %s`, tomlType(got))
+			return
+		}
+		var s string
+		_ = md.PrimitiveDecode(v, &s)
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			p.add(path, "bad duration %q: use a number with a unit, such as \"1s\", \"5m\" or \"720h\"", s)
+			return
+		}
+		field.SetInt(int64(d))
+		return
+	}
+	// Decode into a fresh value so that a failed decode leaves the default.
+	fresh := reflect.New(field.Type())
+	if err := md.PrimitiveDecode(v, fresh.Interface()); err != nil {
+		p.add(path, "must be %s, not %s", goType(field.Type()), tomlType(got))
+		return
+	}
+	field.Set(fresh.Elem())
+}
+
+// fieldByTag returns the field of struct v whose toml tag is name.
+func fieldByTag(v reflect.Value, name string) (reflect.Value, bool) {
+	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("toml") == name {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// goType names what a field of type t takes, in TOML's words.
+func goType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
 		return "a string"
-	case int64:
-		return "an integer"
-	case float64:
-		return "a float"
-	case bool:
+	case reflect.Bool:
 		return "a boolean"
-	case map[string]any:
-		return "a table"
-	case []any, []map[string]any:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
 		return "an array"
-	case time.Time:
+	}
+	return t.String()
+}
+
+// tomlType names a type as MetaData.Type reports it.
+func tomlType(t string) string {
+	switch t {
+	case "String":
+		return "a string"
+	case "Integer":
+		return "an integer"
+	case "Float":
+		return "a float"
+	case "Bool":
+		return "a boolean"
+	case "Hash":
+		return "a table"
+	case "Array", "ArrayHash":
+		return "an array"
+	case "Datetime", "DatetimeLocal", "DateLocal", "TimeLocal":
 		return "a date"
 	}
-	return fmt.Sprintf("%T", v)
+	return strings.ToLower(t)
 }
 
-func asParseError(err error, pe *toml.ParseError) bool { return errors.As(err, pe) }
+func syntaxMessage(err error) string {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("line %d: %s", pe.Position.Line, pe.Message)
+	}
+	return err.Error()
+}
 
 // Problem is one thing wrong with the configuration.
 type Problem struct {
@@ -140,6 +170,16 @@ func (ps *Problems) add(key, format string, args ...any) {
 
 func (ps Problems) sort() {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })
+}
+
+// has reports whether a problem names key.
+func (ps Problems) has(key string) bool {
+	for _, p := range ps {
+		if p.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // Unwrap returns the underlying errors of the problems that have one.

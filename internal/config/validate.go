@@ -202,3 +202,17 @@ func isDir(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
 }
+
+// Warnings lists what is not wrong in the file but may matter at run time,
+// as Problems that do not stop the agent: a meter device that does not
+// exist now (a USB serial adapter may appear after the agent starts; the
+// meter link keeps retrying it).
+func (c Config) Warnings() Problems {
+	var p Problems
+	if c.Meter.Device != "" {
+		if _, err := os.Stat(c.Meter.Device); err != nil {
+			p.add("meter.device", "%v (the agent keeps retrying it; a USB adapter may appear later)", plainPathError(err))
+		}
+	}
+	return p
+}

@@ -42,46 +42,14 @@ func NewConfig(dir string, keys punchsim.Keys, url, device string) config.Config
 	return cfg
 }
 
-// EncodeConfig renders c as the TOML file `agent run -config` reads, with
-// the key names of configs/agent.example.toml.
+// EncodeConfig renders c as the TOML file `agent run -config` reads; the
+// keys are config's own tags. Durations are written as strings ("5m0s").
 func EncodeConfig(c config.Config) ([]byte, error) {
-	dur := func(d time.Duration) string { return d.String() }
-	doc := map[string]map[string]any{
-		"vehicle": {"plate_number": c.Vehicle.PlateNumber, "region_id": c.Vehicle.RegionID},
-		"meter": {
-			"device": c.Meter.Device, "baud": c.Meter.Baud, "parity": c.Meter.Parity,
-			"stop_bits": c.Meter.StopBits, "device_type": c.Meter.DeviceType, "vendor": c.Meter.Vendor,
-		},
-		"outbox": {"path": c.Outbox.Path, "max_size_mib": c.Outbox.MaxSizeMiB, "retention": dur(c.Outbox.Retention)},
-		"wechatpay": nonEmpty(map[string]any{
-			"base_url": c.WeChatPay.BaseURL, "mchid": c.WeChatPay.MchID,
-			"merchant_serial_no": c.WeChatPay.MerchantSerialNo, "private_key_file": c.WeChatPay.PrivateKeyFile,
-			"public_key_id": c.WeChatPay.PublicKeyID, "public_key_file": c.WeChatPay.PublicKeyFile,
-			"platform_cert_file": c.WeChatPay.PlatformCertFile, "ca_file": c.WeChatPay.CAFile,
-		}),
-		"uploader": {
-			"backoff_min": dur(c.Uploader.BackoffMin), "backoff_max": dur(c.Uploader.BackoffMax),
-			"attempt_timeout": dur(c.Uploader.AttemptTimeout), "held_retry": dur(c.Uploader.HeldRetry),
-			"retry_after_cap": dur(c.Uploader.RetryAfterCap), "drain_timeout": dur(c.Uploader.DrainTimeout),
-		},
-		"admin": {"socket": c.Admin.Socket},
-		"log":   {"level": c.Log.Level, "format": c.Log.Format},
-	}
 	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(doc); err != nil {
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
 		return nil, fmt.Errorf("encode config: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// nonEmpty drops the empty strings: an unset optional key.
-func nonEmpty(m map[string]any) map[string]any {
-	for k, v := range m {
-		if v == "" {
-			delete(m, k)
-		}
-	}
-	return m
 }
 
 // WriteConfigFile writes c as TOML to path.
