@@ -87,10 +87,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d := &Daemon{cfg: cfg, log: log, clock: clock, outbox: ob, started: time.Now()}
 
-	auth, err := uploader.NewDirectAuth(directAuthConfig(cfg.WeChatPay))
+	auth, err := newAuth(cfg)
 	if err != nil {
 		ob.Close()
-		return fmt.Errorf("load wechatpay keys: %w", err)
+		return fmt.Errorf("load keys: %w", err)
 	}
 	d.uploader, err = uploader.New(uploaderConfig(cfg, clock, log), ob, auth)
 	if err != nil {
@@ -114,7 +114,7 @@ func Run(ctx context.Context, opts Options) error {
 	// The link and the uploader stop at different times: the link as soon
 	// as we are told to stop (the meter re-sends what it was not answered),
 	// the uploader after the in-flight upload, bounded by its grace.
-	d.conn = newConnectivity(cfg.WeChatPay.BaseURL, d.uploader, log)
+	d.conn = newConnectivity(endpoint(cfg), d.uploader, log)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Go(func() { errs <- d.link.Run(ctx) })
@@ -123,7 +123,7 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Go(func() { d.serveAdmin(ctx) })
 
 	log.Info("agent started", "version", version.Get().Version, "plate", cfg.Vehicle.PlateNumber,
-		"meter", cfg.Meter.Device, "outbox", cfg.Outbox.Path, "endpoint", cfg.WeChatPay.BaseURL,
+		"meter", cfg.Meter.Device, "outbox", cfg.Outbox.Path, "endpoint", endpoint(cfg),
 		"clock_trusted", clock.Trusted())
 	notify("READY=1")
 	if opts.Ready != nil {

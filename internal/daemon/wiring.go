@@ -23,11 +23,34 @@ func directAuthConfig(w config.WeChatPay) uploader.DirectAuthConfig {
 	}
 }
 
+// newAuth is the uploader's authentication for the config's mode: the
+// terminal's certificate towards taxi-gateway, or the merchant key.
+func newAuth(c config.Config) (uploader.Authenticator, error) {
+	if c.Gateway.Enabled() {
+		return uploader.NewGatewayAuth(uploader.GatewayAuthConfig{
+			CertFile: c.Gateway.CertFile, KeyFile: c.Gateway.KeyFile, CAFile: c.Gateway.CAFile,
+		})
+	}
+	return uploader.NewDirectAuth(directAuthConfig(c.WeChatPay))
+}
+
+// endpoint is where punches go: the gateway, or WeChat Pay.
+func endpoint(c config.Config) string {
+	if c.Gateway.Enabled() {
+		return c.Gateway.URL
+	}
+	return c.WeChatPay.BaseURL
+}
+
 func uploaderConfig(c config.Config, clock *stamp.Clock, log *slog.Logger) uploader.Config {
 	ulog := log
+	caFile := c.WeChatPay.CAFile
+	if c.Gateway.Enabled() {
+		caFile = "" // the fleet CA, through GatewayAuth
+	}
 	return uploader.Config{
-		BaseURL:        c.WeChatPay.BaseURL,
-		CAFile:         c.WeChatPay.CAFile,
+		BaseURL:        endpoint(c),
+		CAFile:         caFile,
 		UserAgent:      "taxi-agent/" + version.Get().Version,
 		BackoffMin:     c.Uploader.BackoffMin,
 		BackoffMax:     c.Uploader.BackoffMax,

@@ -132,6 +132,9 @@ func (e *DeliveryError) deadReason() string {
 // heldText explains a held condition in status and logs.
 func (e *DeliveryError) heldText() string {
 	switch {
+	case e.Code == "PLATE_MISMATCH" || e.Code == "CERT_REVOKED":
+		// taxi-gateway's own refusals, in gateway mode.
+		return fmt.Sprintf("the gateway answered %d %s: %s", e.Status, e.Code, e.Message)
 	case e.Status == 401:
 		return "WeChat Pay answered 401 " + e.Code + ": signature refused; check mchid, merchant_serial_no, private_key_file and the system clock"
 	case e.Status == 403:
