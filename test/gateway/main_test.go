@@ -13,7 +13,7 @@ import (
 	"taxi-agent/test/harness"
 )
 
-var gatewayBin string
+var gatewayBin, agentBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "taxi-gateway-bin-")
@@ -22,6 +22,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	gatewayBin, err = harness.BuildCommand(dir, harness.GatewayPackage, "taxi-gateway", harness.Race)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	agentBin, err = harness.Build(dir, harness.Race)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"taxi-agent/internal/config"
 	"taxi-agent/internal/gateway"
 	"taxi-agent/internal/punchsim"
 )
@@ -201,4 +202,25 @@ func (g *Gateway) Output() string {
 		return ""
 	}
 	return g.runs[len(g.runs)-1].Output()
+}
+
+// Terminal switches c to gateway mode through g with the terminal
+// certificate in dir (see Enroll): [wechatpay] back to its default,
+// [gateway] set.
+func (g *Gateway) Terminal(c *config.Config, dir string) {
+	c.WeChatPay = config.Default().WeChatPay
+	c.Gateway = config.Gateway{
+		URL:      g.URL(),
+		CertFile: filepath.Join(dir, "terminal.pem"),
+		KeyFile:  filepath.Join(dir, "terminal.key"),
+		CAFile:   filepath.Join(dir, "fleet-ca.pem"),
+	}
+}
+
+// Pin makes the next Start listen on the address the last one got, so
+// that terminals find a restarted gateway where they left it.
+func (g *Gateway) Pin() {
+	g.TB.Helper()
+	g.Config.Listen.Addr = g.addr
+	g.WriteConfig()
 }
