@@ -58,6 +58,8 @@ func uploaderConfig(c config.Config, clock *stamp.Clock, log *slog.Logger) uploa
 		RetryAfterCap:  c.Uploader.RetryAfterCap,
 		AttemptTimeout: c.Uploader.AttemptTimeout,
 		ShutdownGrace:  c.Uploader.DrainTimeout,
+		// taxi-gateway spreads its 429s' Retry-After over the fleet itself.
+		SpreadRetryAfter: c.Gateway.Enabled(),
 		Stamp: func(r outbox.Record) (string, bool) {
 			t, exact, ok := clock.Resolve(r.BootID, r.Monotonic)
 			if ok && !exact {

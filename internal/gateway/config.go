@@ -60,6 +60,12 @@ type Limit struct {
 	Rate     float64  `toml:"rate"`      // punches per second sent to WeChat Pay, all replicas together
 	MaxWait  Duration `toml:"max_wait"`  // longest a punch waits for a slot before 429
 	RedisURL string   `toml:"redis_url"` // shared limit across replicas; "" for in-process
+	// Jitter is how much later than it left a punch may be counted at
+	// WeChat Pay, unevenly (network, a busy host): the gateway keeps
+	// ⌊rate⌋ punches within one second plus Jitter, so WeChat Pay never
+	// counts more than rate in its second. It costs rate × Jitter/(1 s +
+	// Jitter) of throughput.
+	Jitter Duration `toml:"jitter"`
 }
 
 // State is where the gateway keeps what it has seen.
@@ -101,7 +107,7 @@ func Default() Config {
 		Listen:    Listen{Addr: ":8443", MetricsAddr: "127.0.0.1:9108"},
 		Fleet:     Fleet{CADir: "/etc/taxi-gateway/ca"},
 		WeChatPay: WeChatPay{BaseURL: "https://api.mch.weixin.qq.com", AttemptTimeout: Duration{8 * time.Second}},
-		Limit:     Limit{Rate: 100, MaxWait: Duration{5 * time.Second}},
+		Limit:     Limit{Rate: 100, MaxWait: Duration{5 * time.Second}, Jitter: Duration{100 * time.Millisecond}},
 		State:     State{Dir: "/var/lib/taxi-gateway"},
 		Log:       Log{Level: "info", Format: "text"},
 	}
@@ -212,6 +218,9 @@ func (c Config) Validate() error {
 	} else if total := w + c.WeChatPay.AttemptTimeout.Duration; total >= TerminalAttemptTimeout {
 		add("limit.max_wait", "%s plus wechatpay.attempt_timeout %s is %s: it must stay under the terminals' attempt timeout of %s",
 			w, c.WeChatPay.AttemptTimeout.Duration, total, TerminalAttemptTimeout)
+	}
+	if j := c.Limit.Jitter.Duration; j < 0 || j >= time.Second {
+		add("limit.jitter", "must be between 0s and 1s, not %s", j)
 	}
 	if c.Limit.RedisURL != "" {
 		if u, err := url.Parse(c.Limit.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {

@@ -14,6 +14,11 @@ import (
 	"taxi-agent/internal/uploader"
 )
 
+// maxIdleToWeChat is how many kept-alive connections to WeChat Pay the
+// gateway keeps: the punches in flight at its rate times WeChat Pay's
+// answer time, with room.
+const maxIdleToWeChat = 64
+
 // saveEvery is how often the terminals seen are written to state.dir.
 const saveEvery = 10 * time.Second
 
@@ -73,6 +78,7 @@ func New(cfg Config, logger *slog.Logger, userAgent string) (*Gateway, error) {
 	g.client, err = uploader.NewClient(uploader.Config{
 		BaseURL: w.BaseURL, CAFile: w.CAFile, UserAgent: userAgent,
 		AttemptTimeout: w.AttemptTimeout.Duration, TransportRetries: 1,
+		MaxIdleConns: maxIdleToWeChat,
 		Logger: g.log,
 	}, auth)
 	if err != nil {
@@ -81,15 +87,15 @@ func New(cfg Config, logger *slog.Logger, userAgent string) (*Gateway, error) {
 	if g.terminals, err = loadTerminals(cfg.State.Dir); err != nil {
 		return nil, err
 	}
-	g.limiter = NewLocalLimiter(cfg.Limit.Rate)
+	g.limiter = NewLocalLimiter(cfg.Limit.Rate, cfg.Limit.Jitter.Duration)
 	if cfg.Limit.RedisURL != "" {
-		rl, err := NewRedisLimiter(cfg.Limit.RedisURL, cfg.Limit.Rate)
+		rl, err := NewRedisLimiter(cfg.Limit.RedisURL, cfg.Limit.Rate, cfg.Limit.Jitter.Duration)
 		if err != nil {
 			return nil, err
 		}
 		g.limiter, g.shared, g.closer = rl, rl, rl.Close
 	}
-	g.queue = NewQueue(g.limiter, cfg.Limit.Rate, cfg.Limit.MaxWait.Duration)
+	g.queue = NewQueue(cfg.Limit.Rate, cfg.Limit.MaxWait.Duration)
 	g.metrics = newMetrics(func() float64 { return float64(g.queue.Depth()) })
 	return g, nil
 }

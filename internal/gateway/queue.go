@@ -7,12 +7,20 @@ import (
 	"time"
 )
 
-// Queue is the fair queue in front of the Limiter: one FIFO lane per
+// Queue is the fair queue in front of the rate: one FIFO lane per
 // terminal, served round-robin, so that a terminal with a long backlog
-// gets one slot in turn with every other waiting terminal instead of
-// starving them. A punch waits at most maxWait for its slot.
+// gets one turn with every other waiting terminal instead of starving
+// them. A punch waits at most maxWait for its turn.
+//
+// The rate itself is taken on the wire (see wireGate): a punch released
+// by the queue takes its token from the Limiter at the moment the
+// connection to WeChat Pay is in hand and the request is about to be
+// written, so that a slow dial or handshake cannot bunch punches up at
+// WeChat Pay. The queue releases at most Ahead punches that have not yet
+// taken their token; each frees its place as it takes it, so the queue is
+// drained at the rate and in round-robin order.
 type Queue struct {
-	lim     Limiter
+	ahead   chan struct{}
 	rate    float64
 	maxWait time.Duration
 	now     func() time.Time
@@ -24,7 +32,8 @@ type Queue struct {
 	depth  int
 	wake   chan struct{}
 	back   time.Time // the latest return slot handed out with a 429
-	served uint64
+	served []time.Time // ring of the last release times, for the rate actually served
+	nserve int
 }
 
 type lane struct {
@@ -37,64 +46,74 @@ type ticket struct {
 	released bool
 }
 
-// NewQueue is a queue feeding lim, which admits perSecond punches a
-// second; maxWait bounds a punch's wait.
-func NewQueue(lim Limiter, perSecond float64, maxWait time.Duration) *Queue {
+// Ahead is how many released punches may be on their way to the wire
+// without their token: enough to hide a dial to WeChat Pay, few enough to
+// keep the round-robin order.
+const Ahead = 8
+
+// NewQueue is a queue in front of a rate of perSecond punches a second;
+// maxWait bounds a punch's wait.
+func NewQueue(perSecond float64, maxWait time.Duration) *Queue {
 	return &Queue{
-		lim: lim, rate: perSecond, maxWait: maxWait, now: time.Now,
+		ahead: make(chan struct{}, Ahead), rate: perSecond, maxWait: maxWait, now: time.Now,
 		lanes: map[string]*lane{}, wake: make(chan struct{}, 1),
+		served: make([]time.Time, servedWindow),
 	}
 }
 
-// Run hands out slots until ctx ends: it takes a slot from the Limiter,
-// then releases the next terminal's oldest punch in round-robin order. A
-// slot that finds the queue empty (every waiter gave up meanwhile) is not
-// kept for later: keeping it would let two punches through closer than
-// one slot apart.
+// servedWindow is how many releases the served rate is measured over.
+const servedWindow = 64
+
+// Run releases punches until ctx ends, one per free place ahead, in
+// round-robin order across terminals.
 func (q *Queue) Run(ctx context.Context) error {
 	for {
-		if q.Depth() == 0 {
+		select {
+		case q.ahead <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		for !q.releaseNext() {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-q.wake:
-				continue
 			}
 		}
-		if err := q.lim.Wait(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		q.releaseNext()
 	}
 }
 
-// Wait queues a punch of terminal key and blocks until it gets a slot
-// (nil), ctx ends (its error), or maxWait passes: then the punch leaves the
-// queue and Wait returns ErrQueueTimeout with the Retry-After to answer,
-// sized to the queue ahead and spread one slot apart from every other
-// punch told to come back.
-func (q *Queue) Wait(ctx context.Context, key string) (retryAfter time.Duration, err error) {
+// Wait queues a punch of terminal key and blocks until it is released
+// (nil), ctx ends (its error), or maxWait passes: then the punch leaves
+// the queue and Wait returns ErrQueueTimeout with the Retry-After to
+// answer, sized to the queue ahead and spread one slot apart from every
+// other punch told to come back. A released punch must call done once it
+// has taken its token, or once it will not.
+func (q *Queue) Wait(ctx context.Context, key string) (done func(), retryAfter time.Duration, err error) {
 	t := &ticket{ready: make(chan struct{})}
 	q.push(key, t)
 	timer := time.NewTimer(q.maxWait)
 	defer timer.Stop()
 	select {
 	case <-t.ready:
-		return 0, nil
+		return q.doneFunc(), 0, nil
 	case <-timer.C:
 		if ra, ok := q.abandon(key, t); ok {
-			return ra, ErrQueueTimeout
+			return nil, ra, ErrQueueTimeout
 		}
-		return 0, nil // released meanwhile
+		return q.doneFunc(), 0, nil // released meanwhile
 	case <-ctx.Done():
 		if _, ok := q.abandon(key, t); ok {
-			return 0, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
-		return 0, nil
+		return q.doneFunc(), 0, nil
 	}
+}
+
+// doneFunc frees one place ahead, once.
+func (q *Queue) doneFunc() func() {
+	var once sync.Once
+	return func() { once.Do(func() { <-q.ahead }) }
 }
 
 // Depth is the number of punches waiting.
@@ -123,12 +142,13 @@ func (q *Queue) push(key string, t *ticket) {
 	}
 }
 
-// releaseNext releases the oldest ticket of the next lane in the round.
-func (q *Queue) releaseNext() {
+// releaseNext releases the oldest ticket of the next lane in the round,
+// and reports false when the queue is empty.
+func (q *Queue) releaseNext() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.ring) == 0 {
-		return
+		return false
 	}
 	if q.next >= len(q.ring) {
 		q.next = 0
@@ -138,14 +158,16 @@ func (q *Queue) releaseNext() {
 	l.tickets[0] = nil
 	l.tickets = l.tickets[1:]
 	q.depth--
-	q.served++
 	t.released = true
 	close(t.ready)
+	q.served[q.nserve%servedWindow] = q.now()
+	q.nserve++
 	if len(l.tickets) == 0 {
 		q.dropLane(q.next)
 	} else {
 		q.next++
 	}
+	return true
 }
 
 // dropLane removes ring[i], keeping the round's order.
@@ -192,7 +214,7 @@ func (q *Queue) abandon(key string, t *ticket) (time.Duration, bool) {
 // herd. Retry-After is whole seconds: it is rounded up.
 func (q *Queue) comeBack() time.Duration {
 	now := q.now()
-	slot := time.Duration(slotSeconds(q.rate) * float64(time.Second))
+	slot := time.Duration(slotSeconds(q.servedRate(now)) * float64(time.Second))
 	at := now.Add(time.Duration(q.depth) * slot)
 	if q.back.After(at) {
 		at = q.back
@@ -200,4 +222,21 @@ func (q *Queue) comeBack() time.Duration {
 	q.back = at.Add(slot)
 	secs := math.Ceil(at.Sub(now).Seconds())
 	return time.Duration(max(secs, 1)) * time.Second
+}
+
+// servedRate is the rate this queue has been releasing at lately, while
+// busy: a replica that shares the limit gets only its part of it, and a
+// Retry-After sized to the whole rate would bring its terminals back too
+// soon. It is the configured rate until enough releases are known, and
+// never more.
+func (q *Queue) servedRate(now time.Time) float64 {
+	if q.nserve < servedWindow {
+		return q.rate
+	}
+	oldest := q.served[q.nserve%servedWindow]
+	span := now.Sub(oldest).Seconds()
+	if span <= 0 {
+		return q.rate
+	}
+	return min(q.rate, float64(servedWindow)/span)
 }

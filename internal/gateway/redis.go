@@ -32,22 +32,23 @@ type RedisLimiter struct {
 }
 
 // NewRedisLimiter connects to url (redis://, rediss:// or unix://) for a
-// limit of perSecond punches a second. It does not dial until used.
-func NewRedisLimiter(url string, perSecond float64) (*RedisLimiter, error) {
+// limit of perSecond punches a second, held within any window of one
+// second plus jitter (see Limit.Jitter): the emission interval is
+// (1 s + jitter)/⌊perSecond⌋. It does not dial until used.
+func NewRedisLimiter(url string, perSecond float64, jitter time.Duration) (*RedisLimiter, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse limit.redis_url: %w", err)
 	}
 	rdb := redis.NewClient(opt)
-	return &RedisLimiter{rdb: rdb, lim: redis_rate.NewLimiter(rdb), limit: gcraLimit(perSecond)}, nil
+	return &RedisLimiter{rdb: rdb, lim: redis_rate.NewLimiter(rdb), limit: gcraLimit(perSecond, jitter)}, nil
 }
 
-// gcraLimit is perSecond as redis_rate's integer rate per period, burst 1.
-func gcraLimit(perSecond float64) redis_rate.Limit {
-	if perSecond >= 1 && perSecond == math.Trunc(perSecond) {
-		return redis_rate.Limit{Rate: int(perSecond), Period: time.Second, Burst: 1}
-	}
-	return redis_rate.Limit{Rate: 1, Period: time.Duration(float64(time.Second) / perSecond), Burst: 1}
+// gcraLimit is the limit as redis_rate's integer rate per period, burst 1:
+// ⌊perSecond⌋ (at least 1) per n/perSecond + jitter.
+func gcraLimit(perSecond float64, jitter time.Duration) redis_rate.Limit {
+	n := max(1, int(math.Floor(perSecond)))
+	return redis_rate.Limit{Rate: n, Period: time.Duration(float64(n)/perSecond*float64(time.Second)) + jitter, Burst: 1}
 }
 
 // Wait takes one slot of the shared limit, sleeping the retry-after Redis
@@ -67,12 +68,8 @@ func (r *RedisLimiter) Wait(ctx context.Context) error {
 		default:
 			wait = max(res.RetryAfter, time.Millisecond)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, wait); err != nil {
+			return err
 		}
 	}
 }

@@ -111,7 +111,7 @@ func (g *Gateway) relayOnce(ctx context.Context, plate string, k PunchKey, ev ou
 		}
 	}
 	queued := time.Now()
-	ra, err := g.queue.Wait(ctx, plate)
+	done, ra, err := g.queue.Wait(ctx, plate)
 	switch {
 	case errors.Is(err, ErrQueueTimeout):
 		return own(http.StatusTooManyRequests, OutcomeThrottled, "FREQUENCY_LIMITED",
@@ -119,13 +119,21 @@ func (g *Gateway) relayOnce(ctx context.Context, plate string, k PunchKey, ev ou
 	case err != nil:
 		return own(http.StatusServiceUnavailable, OutcomeUnavailable, "SYSTEM_ERROR", "gateway: shutting down", time.Second)
 	}
-	g.metrics.wait.Observe(time.Since(queued).Seconds())
-
+	defer done()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.WeChatPay.AttemptTimeout.Duration)
 	defer cancel()
-	start := time.Now()
+	var start time.Time
+	cctx = wireGate(cctx, g.limiter, func() {
+		if start.IsZero() {
+			start = time.Now()
+			g.metrics.wait.Observe(start.Sub(queued).Seconds())
+			done()
+		}
+	})
 	a, derr := g.client.Send(cctx, ev)
-	g.metrics.wechat.Observe(time.Since(start).Seconds())
+	if !start.IsZero() {
+		g.metrics.wechat.Observe(time.Since(start).Seconds())
+	}
 	v := g.verdict(a, derr)
 	if v.Outcome == OutcomeDelivered && g.shared != nil {
 		if err := g.shared.MarkDelivered(context.WithoutCancel(ctx), k); err != nil {

@@ -96,8 +96,8 @@ func newHTTPClient(cfg Config, wc *wireCounter, auth Authenticator) (*http.Clien
 		},
 		TLSHandshakeTimeout:   min(10*time.Second, cfg.AttemptTimeout),
 		ResponseHeaderTimeout: cfg.AttemptTimeout,
-		MaxIdleConns:          2,
-		MaxIdleConnsPerHost:   2,
+		MaxIdleConns:          cfg.MaxIdleConns,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConns,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}

@@ -247,7 +247,7 @@ func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration
 		return 0
 	}
 	var throttle time.Duration
-	if derr.Kind == KindThrottled {
+	if derr.Kind == KindThrottled && !u.cfg.SpreadRetryAfter {
 		throttle = u.pace.throttled(at)
 	}
 	next := u.sched.next(rec, derr, at, u.rand(), throttle)

@@ -62,7 +62,7 @@ func NewGateway(tb testing.TB, bin string, ep *punchsim.Server, perSecond float6
 		PrivateKeyFile: keys.PrivateKeyFile, PublicKeyID: keys.PublicKeyID, PublicKeyFile: keys.PublicKeyFile,
 		CAFile: keys.CAFile, AttemptTimeout: gateway.Duration{Duration: 5 * time.Second},
 	}
-	g.Config.Limit = gateway.Limit{Rate: perSecond, MaxWait: gateway.Duration{Duration: 2 * time.Second}}
+	g.Config.Limit.Rate, g.Config.Limit.MaxWait.Duration = perSecond, 2*time.Second
 	g.Config.State.Dir = filepath.Join(g.Dir, "state")
 	if err := os.MkdirAll(g.Config.State.Dir, 0o755); err != nil {
 		tb.Fatal(err)
