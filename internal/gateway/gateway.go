@@ -79,7 +79,7 @@ func New(cfg Config, logger *slog.Logger, userAgent string) (*Gateway, error) {
 		BaseURL: w.BaseURL, CAFile: w.CAFile, UserAgent: userAgent,
 		AttemptTimeout: w.AttemptTimeout.Duration, TransportRetries: 1,
 		MaxIdleConns: maxIdleToWeChat,
-		Logger: g.log,
+		Logger:       g.log,
 	}, auth)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ type Queue struct {
 	next   int     // index in ring of the lane served next
 	depth  int
 	wake   chan struct{}
-	back   time.Time // the latest return slot handed out with a 429
+	back   time.Time   // the latest return slot handed out with a 429
 	served []time.Time // ring of the last release times, for the rate actually served
 	nserve int
 }

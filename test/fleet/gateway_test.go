@@ -19,7 +19,6 @@ import (
 	"taxi-agent/test/harness"
 )
 
-
 // The aims of gateway mode: the gateway holds the whole fleet to R.
 const (
 	gwAimPeak    = 1.0 // × R, in any 1-second window at WeChat Pay, from the first request
@@ -38,7 +37,7 @@ var (
 type gatewayFigures struct {
 	fleetFigures
 	Replicas    int
-	PeakAny     int     // most requests WeChat Pay saw in any 1-second window
+	PeakAny     int // most requests WeChat Pay saw in any 1-second window
 	PeakAnyAt   time.Duration
 	Gateway429s int     // 429s the gateway sent, as the terminals counted them
 	Drain       float64 // × ideal
