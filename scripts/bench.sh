@@ -11,7 +11,7 @@
 #                       directory under /var/tmp; /tmp is often tmpfs, where
 #                       fsync is free and nothing counts as written)
 #   BENCH_IDLE_SECONDS  idle window for the CPU figure (default 60)
-#   BENCH_EVENTS        sign-ins timed for ack latency and flash wear (1000)
+#   BENCH_EVENTS        sign-outs timed for ack latency and flash wear (1000)
 #   BENCH_DRAIN         queued events for the drain rate (10000)
 #   BENCH_PENDING       backlog for RSS and start-up (100000)
 set -euo pipefail

@@ -40,6 +40,7 @@ func commands() []command {
 		{"status", "show meter link, outbox and delivery state", cmdStatus},
 		{"outbox", "inspect and repair the outbox (ls, show, retry, purge, export)", cmdOutbox},
 		{"meter", "meter tools (monitor)", cmdMeter},
+		{"driver", "the driver the meter is told about (set, clear, show)", cmdDriver},
 		{"version", "print version, commit, build time and platform", cmdVersion},
 	}
 }

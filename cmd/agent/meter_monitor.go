@@ -194,7 +194,11 @@ func (m *monitor) stamp() string { return m.now().In(meter.Zone).Format("15:04:0
 func (m *monitor) print(dir string, f meter.Frame, raw []byte) {
 	note := ""
 	switch f.Command {
-	case meter.CmdSignIn, meter.CmdSignOut, meter.CmdSignOutResend:
+	case meter.CmdSignIn:
+		if dir == "→" {
+			note = " [not stored: the agent is stopped, and a meter reports a sign-in once]"
+		}
+	case meter.CmdSignOut, meter.CmdSignOutResend:
 		if dir == "→" {
 			note = " [not answered: the meter keeps it]"
 		}

@@ -132,12 +132,12 @@ func TestMeterMonitorAnswers(t *testing.T) {
 	}
 	out.waitFor(t, "← SIGN_IN_REQUEST  answer: allowed (0x90) at ")
 
-	// A sign-in is never acknowledged: the meter keeps it for the agent.
-	res, err = r.sim.SignIn(ctx, shift)
+	// A sign-in is never acknowledged, even to a meter that waits for it.
+	res, err = r.sim.Send(ctx, shift.SignInFrame())
 	if !errors.Is(err, metersim.ErrNoAnswer) || res.Sends != 2 {
 		t.Fatalf("sign-in was answered by the monitor: %+v %v", res, err)
 	}
-	out.waitFor(t, "→ SIGN_IN          driver "+admintest.LicenceA+", company 440300000001, plate B12345, signed in 2026-11-28 10:30, total trips 1234, result 0x90 [not answered: the meter keeps it]\n")
+	out.waitFor(t, "→ SIGN_IN          driver "+admintest.LicenceA+", company 440300000001, plate B12345, signed in 2026-11-28 10:30, total trips 1234, result 0x90 [not stored: the agent is stopped, and a meter reports a sign-in once]\n")
 
 	res, err = r.sim.SignOut(ctx, shift, metersim.Resend(true))
 	if !errors.Is(err, metersim.ErrNoAnswer) {

@@ -45,6 +45,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		rep.status = &st
 		rep.Version, rep.StartedAt, rep.Uptime, rep.Clock = &st.Version, &st.StartedAt, &st.Uptime, &st.Clock
 		rep.Meter, rep.Uploader, rep.Connectivity, rep.Quarantined = &st.Meter, &st.Uploader, st.Connectivity, st.Quarantined
+		rep.Held = &st.Held
 	} else {
 		rep.Daemon.Error = s.NoDaemon.Error()
 	}
@@ -74,6 +75,7 @@ type statusReport struct {
 	Uptime       *admin.Duration    `json:"uptime_seconds,omitempty"`
 	Clock        *admin.ClockStatus `json:"clock,omitempty"`
 	Meter        *meter.LinkStats   `json:"meter,omitempty"`
+	Held         *admin.HeldStatus  `json:"held_in_memory,omitempty"`
 	Uploader     *uploader.Status   `json:"uploader,omitempty"`
 	Connectivity json.RawMessage    `json:"connectivity,omitempty"`
 	Quarantined  string             `json:"quarantined,omitempty"`
@@ -105,7 +107,12 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 			hints = append(hints, "the wall clock is wrong (no RTC battery or no time sync yet); events wait for it")
 		}
 		line("clock", "%s, now %s", clock, clockTime(st.Clock.Now))
+		hints = append(hints, syncLines(line, st.Clock, now)...)
 		hints = append(hints, meterSection(line, st, now)...)
+		if h := st.Held; h.Count > 0 {
+			line("held", "%d event(s) kept in memory since %s, not yet stored: %s", h.Count, clockTime(h.Oldest), h.Reason)
+			hints = append(hints, "events wait in memory for the outbox (stored as soon as it accepts; lost if the agent stops now): see the outbox line")
+		}
 	} else {
 		line("daemon", "NOT RUNNING (no answer on %s); the outbox below is read from its file", r.Daemon.Socket)
 		hints = append(hints, "start it with 'systemctl start taxi-agent' (logs: 'journalctl -u taxi-agent')")

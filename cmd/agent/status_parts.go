@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"taxi-agent/internal/admin"
+	"taxi-agent/internal/uploader"
 )
 
 // silentAfter is how long a meter may say nothing before status calls it
@@ -44,7 +46,15 @@ func meterSection(line func(k, format string, args ...any), st *admin.Status, no
 	f := m.Frames
 	line("", "frames in: %d sign-in, %d sign-out, %d re-sent sign-out, %d heartbeat, %d request, %d other",
 		f.SignIn, f.SignOut, f.SignOutResend, f.Heartbeat, f.SignInRequest+f.SignOutRequest, f.Unknown)
-	line("", "answered: %d stored (0x90), %d not stored (0xFF)", m.Answers.OK, m.Answers.Failed)
+	line("", "answered: %d stored (0x90), %d not stored (0xFF), %d request(s), %d refused (no driver set)",
+		m.Answers.OK, m.Answers.Failed, m.Answers.Request, m.Answers.Refused)
+	if fs := m.LastFailedSignIn; fs != nil {
+		line("", "failed sign-ins (meter result not 0x90, no punch): %d, last %s: driver %s, result 0x%02X",
+			m.FailedSignIns, ago(fs.At, now), orDash(fs.DriverLicence), fs.Result)
+	}
+	if m.Echoes > 0 || m.BadBodies > 0 {
+		line("", "echoes of our own frames dropped: %d; unreadable reports: %d (%d left unanswered)", m.Echoes, m.BadBodies, m.BadBodiesUnanswered)
+	}
 	line("", "line errors: %d bad check, %d bad length, %d missing end, %d truncated, %d bytes dropped",
 		m.BadChecks, m.BadLengths, m.MissingEnds, m.Truncated, m.BytesDropped)
 	if m.Reopens > 0 || m.PortErrors > 0 {
@@ -96,8 +106,12 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 	}
 	if u.Held != "" {
 		line("", "HELD: %s", u.Held)
+		if h := u.HeldAnswer; h != nil {
+			line("", "held since %s (%s)", clockTime(h.Since), ago(h.Since, now))
+		}
 		hints = append(hints, "WeChat Pay refuses every event (HELD above): events are kept; fix the cause and they go out at the next attempt")
 	}
+	hints = append(hints, authSection(line, u.Auth, now)...)
 	if e := u.LastError; e != nil {
 		line("last error", "%s (%s), event %d, %s: %s", clockTime(e.At), ago(e.At, now), e.EventID, kindWords(e.Kind), attemptError(&e.AttemptError))
 	}
@@ -184,4 +198,64 @@ func kindWords(kind string) string {
 		return w
 	}
 	return kind
+}
+
+// syncLines writes the clock's synchronisation and any disagreement with
+// the meter, and returns hints.
+func syncLines(line func(k, format string, args ...any), c admin.ClockStatus, now time.Time) []string {
+	state := "synchronised"
+	if !c.Synchronized {
+		state = "NOT synchronised: a wall clock more than an hour from the meter's is not used"
+	}
+	line("", "%s (%s)", state, c.SyncSource)
+	d := c.MeterDisagreement
+	if d == nil {
+		return nil
+	}
+	line("", "disagreed with the meter %s: wall clock %s, meter %s (%s): the meter's time was used",
+		ago(d.At, now), clockTime(d.At), clockTime(d.Meter), d.Offset.Round(time.Minute))
+	return []string{"the wall clock disagrees with the meter's by more than an hour and is not synchronised: check time sync (timedatectl)"}
+}
+
+// authSection writes the keys that verify answers, WeChat Pay's time as
+// learned, and the certificate downloader, and returns hints.
+func authSection(line func(k, format string, args ...any), a *uploader.AuthStatus, now time.Time) []string {
+	if a == nil {
+		return nil
+	}
+	var hints []string
+	serials := make([]string, len(a.Keys))
+	for i, k := range a.Keys {
+		serials[i] = k.Serial
+		if !k.NotAfter.IsZero() {
+			serials[i] += " (until " + k.NotAfter.Format("2006-01-02") + ")"
+		}
+	}
+	line("answer keys", "%d: %s; asking for %s", len(a.Keys), strings.Join(serials, ", "), orDash(a.AcceptSerial))
+	if d := a.Download; d != nil {
+		switch {
+		case d.LastError != "":
+			line("", "certificate download FAILING (%s): %s; verifying with the keys above", ago(d.LastAttempt, now), d.LastError)
+		case !d.LastSuccess.IsZero():
+			line("", "certificates downloaded %s, kept in %s", ago(d.LastSuccess, now), d.StoreFile)
+		default:
+			line("", "certificates not downloaded yet; store %s", d.StoreFile)
+		}
+	}
+	st := a.ServerTime
+	if !st.Known {
+		line("wechatpay time", "not learned yet (no verified answer since start)")
+		return hints
+	}
+	off := time.Duration(st.OffsetSeconds) * time.Second
+	what := "ahead of"
+	if off < 0 {
+		what, off = "behind", -off
+	}
+	line("wechatpay time", "%s %s this terminal's clock (learned %s from %d answer(s))", off, what, ago(st.LearnedAt, now), st.Answers)
+	if a.CorrectedSigning {
+		line("", "SIGNING WITH WECHAT PAY'S TIME: WeChat Pay refused the terminal's timestamp")
+		hints = append(hints, "the system clock is off from WeChat Pay's: requests are signed with WeChat Pay's time; fix time sync (timedatectl)")
+	}
+	return hints
 }

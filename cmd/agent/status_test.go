@@ -15,6 +15,7 @@ import (
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/uploader"
+	"taxi-agent/internal/wechatpay"
 )
 
 // fakeStatus is the daemon's status apart from the outbox (which the
@@ -152,6 +153,12 @@ func fillUploader(st *admin.Status, now time.Time) {
 		LastError: &uploader.LastError{EventID: admintest.IDRetrying, Kind: "server", AttemptError: outbox.AttemptError{
 			At: now.Add(-time.Minute), Status: 503, Code: "SYSTEM_ERROR", Message: "系统繁忙", RequestID: admintest.RetryRequest}},
 		Delivered: 2, Retried: 3, Throttled: 1, DeadLettered: 1, BytesSent: 10240, BytesReceived: 4096, Connections: 3,
+		Auth: &uploader.AuthStatus{
+			Keys:             []wechatpay.Key{{Kind: wechatpay.KindPublicKey, Serial: "PUB_KEY_ID_0101"}},
+			AcceptSerial:     "PUB_KEY_ID_0101",
+			ServerTime:       wechatpay.ServerTimeStatus{Known: true, OffsetSeconds: 600, LearnedAt: now.Add(-time.Minute), Answers: 3},
+			CorrectedSigning: true,
+		},
 	}
 }
 
@@ -161,4 +168,7 @@ var uploaderText = []string{
 	"last error ", "(1m00s ago), event 4, server error: HTTP 503 SYSTEM_ERROR \"系统繁忙\" Request-ID " + admintest.RetryRequest + "\n",
 	"since start: 2 delivered, 3 retried (1 rate-limited), 1 dead-lettered, 0 unverified answer(s)\n",
 	"traffic: 10.0 KiB sent, 4.0 KiB received, 3 connection(s)\n",
+	"answer keys 1: PUB_KEY_ID_0101; asking for PUB_KEY_ID_0101\n",
+	"wechatpay time 10m0s ahead of this terminal's clock (learned 1m00s ago from 3 answer(s))\n",
+	" SIGNING WITH WECHAT PAY'S TIME",
 }

@@ -7,6 +7,7 @@ import (
 
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
 	"taxi-agent/internal/version"
 )
@@ -47,6 +48,14 @@ type OutboxStore interface {
 	Export(fn func(outbox.Record) error) error
 	// Stats counts records per state and reports the file's health.
 	Stats() (outbox.Stats, error)
+	// SetDriver stores the driver the meter is told about when it asks
+	// who is driving (meter.identity = "terminal"); outbox.ErrBadDriver
+	// if the meter's fields cannot carry it.
+	SetDriver(d outbox.Driver) error
+	// ClearDriver forgets the driver: the meter's requests are refused.
+	ClearDriver() error
+	// Driver returns the driver set, ok false if none.
+	Driver() (d outbox.Driver, ok bool, err error)
 }
 
 var _ OutboxStore = (*outbox.Outbox)(nil)
@@ -58,7 +67,10 @@ type Status struct {
 	StartedAt time.Time    `json:"started_at"`
 	Uptime    Duration     `json:"uptime_seconds"`
 
-	Meter    meter.LinkStats `json:"meter"`
+	Meter meter.LinkStats `json:"meter"`
+	// Held counts events the outbox refused, kept in memory until it
+	// accepts them.
+	Held     HeldStatus      `json:"held_in_memory"`
 	Outbox   outbox.Stats    `json:"outbox"`
 	Uploader uploader.Status `json:"uploader"`
 	Clock    ClockStatus     `json:"clock"`
@@ -70,11 +82,30 @@ type Status struct {
 	Quarantined string `json:"quarantined,omitempty"`
 }
 
+// HeldStatus is the events kept in memory because the outbox refused
+// them (sign-ins: the meter does not send them again). They are stored,
+// in arrival order and ahead of any later event, as soon as it accepts.
+type HeldStatus struct {
+	Count  int       `json:"count"`
+	Oldest time.Time `json:"oldest,omitzero"`  // arrival of the oldest
+	Reason string    `json:"reason,omitempty"` // why the last store failed
+}
+
 // ClockStatus says whether the wall clock can be trusted for event times.
 type ClockStatus struct {
 	Trusted      bool      `json:"trusted"`
 	Now          time.Time `json:"now"`
 	TrustedAfter time.Time `json:"trusted_after"` // a wall clock before this is wrong
+	// Synchronized is whether the system reports the clock synchronised
+	// (SyncSource says how that was read: "adjtimex", "timesyncd" or
+	// "unknown"; SyncError why adjtimex could not be read).
+	Synchronized     bool    `json:"synchronized"`
+	SyncSource       string  `json:"sync_source"`
+	SyncMaxErrorSecs float64 `json:"sync_max_error_seconds,omitempty"`
+	SyncError        string  `json:"sync_error,omitempty"`
+	// MeterDisagreement is the last time the unsynchronised wall clock was
+	// more than an hour from the meter's and the meter's time was used.
+	MeterDisagreement *stamp.Disagreement `json:"meter_disagreement,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes JSON as seconds.

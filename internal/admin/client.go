@@ -217,4 +217,27 @@ func (r remoteOutbox) Export(fn func(outbox.Record) error) error {
 	return fmt.Errorf("read export: %w: stream cut short after %d records", ErrProtocol, n)
 }
 
+func (r remoteOutbox) SetDriver(d outbox.Driver) error {
+	q := url.Values{"licence": {d.Licence}}
+	if d.Company != "" {
+		q.Set("company", d.Company)
+	}
+	return r.c.call(r.ctx, http.MethodPut, pathDriver, q, nil)
+}
+
+func (r remoteOutbox) ClearDriver() error {
+	return r.c.call(r.ctx, http.MethodDelete, pathDriver, nil, nil)
+}
+
+func (r remoteOutbox) Driver() (outbox.Driver, bool, error) {
+	var a driverAnswer
+	if err := r.c.call(r.ctx, http.MethodGet, pathDriver, nil, &a); err != nil {
+		return outbox.Driver{}, false, err
+	}
+	if !a.Set || a.Driver == nil {
+		return outbox.Driver{}, false, nil
+	}
+	return *a.Driver, true, nil
+}
+
 func recordPath(id uint64) string { return pathRecords + "/" + strconv.FormatUint(id, 10) }

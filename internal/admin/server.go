@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/redact"
 	"taxi-agent/internal/version"
 )
 
@@ -40,6 +41,9 @@ func newServer(b Backend, logger *slog.Logger, pol policy) *http.Server {
 	mux.HandleFunc("POST "+pathDeadRetry, s.retryAllDead)
 	mux.HandleFunc("DELETE "+pathDead, s.purgeAllDead)
 	mux.HandleFunc("GET "+pathExport, s.export)
+	mux.HandleFunc("GET "+pathDriver, s.driver)
+	mux.HandleFunc("PUT "+pathDriver, s.setDriver)
+	mux.HandleFunc("DELETE "+pathDriver, s.clearDriver)
 	return &http.Server{
 		Handler:           s.checkPeer(mux),
 		ConnContext:       s.connContext,
@@ -206,6 +210,39 @@ func (s *server) purgeAllDead(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, "technician purged all dead records", "count", n)
 	writeJSON(w, count{n})
+}
+
+func (s *server) driver(w http.ResponseWriter, _ *http.Request) {
+	d, ok, err := s.b.Outbox().Driver()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	a := driverAnswer{Set: ok}
+	if ok {
+		a.Driver = &d
+	}
+	writeJSON(w, a)
+}
+
+func (s *server) setDriver(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := outbox.Driver{Licence: q.Get("licence"), Company: q.Get("company")}
+	if err := s.b.Outbox().SetDriver(d); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.audit(r, "driver set for the meter's requests", "driver_license", redact.LicenceValue(d.Licence), "company_licence", d.Company)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) clearDriver(w http.ResponseWriter, r *http.Request) {
+	if err := s.b.Outbox().ClearDriver(); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.audit(r, "driver cleared: the meter's requests are refused until one is set")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // export streams every record as JSON lines and ends with a line that

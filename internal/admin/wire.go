@@ -19,6 +19,7 @@ const (
 	pathDead        = "/v1/outbox/dead"
 	pathDeadRetry   = "/v1/outbox/dead/retry"
 	pathExport      = "/v1/outbox/export"
+	pathDriver      = "/v1/driver"
 	maxPage         = 1000 // records per List answer
 )
 
@@ -32,6 +33,12 @@ type ping struct {
 type page struct {
 	Records   []outbox.Record `json:"records"`
 	NextAfter uint64          `json:"next_after"`
+}
+
+// driverAnswer is the answer to GET pathDriver.
+type driverAnswer struct {
+	Set    bool           `json:"set"`
+	Driver *outbox.Driver `json:"driver,omitempty"`
 }
 
 // count is the answer to the all-dead operations.
@@ -68,6 +75,7 @@ var errorCodes = []struct {
 	{"corrupt", http.StatusInternalServerError, outbox.ErrCorrupt},
 	{"refused", http.StatusForbidden, ErrRefused},
 	{"bad_request", http.StatusBadRequest, ErrBadRequest},
+	{"bad_driver", http.StatusBadRequest, outbox.ErrBadDriver},
 }
 
 // encodeError gives the code and HTTP status for err.

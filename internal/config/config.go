@@ -40,7 +40,27 @@ type Meter struct {
 	StopBits   int    `toml:"stop_bits"`
 	DeviceType int    `toml:"device_type"` // device byte on frames the agent sends
 	Vendor     int    `toml:"vendor"`      // vendor byte on frames the agent sends
+	// Identity is where the answer to the meter's "who is driving"
+	// request comes from: IdentityMeter or IdentityTerminal.
+	Identity string `toml:"identity"`
+	// AnswerSignIn answers each sign-in (0x00E1), for meters that re-send
+	// it until answered; the standard defines no answer.
+	AnswerSignIn bool `toml:"answer_sign_in"`
+	// Command words of sign-in, sign-out and re-sent sign-out, for meters
+	// that use vendor words (docs/meter-protocol.md, "Dialects").
+	SignInCommand        int `toml:"sign_in_command"`
+	SignOutCommand       int `toml:"sign_out_command"`
+	ResendSignOutCommand int `toml:"resend_sign_out_command"`
+	// HeartbeatCountLimitWidth is the width in bytes (1 or 2) of the
+	// count limit in the heartbeat answer.
+	HeartbeatCountLimitWidth int `toml:"heartbeat_count_limit_width"`
 }
+
+// Sources of the driver's identity (meter.identity).
+const (
+	IdentityMeter    = "meter"    // the meter reads the driver's card itself
+	IdentityTerminal = "terminal" // the terminal says, through `taxi-agent driver set`
+)
 
 // Outbox is the durable queue.
 type Outbox struct {
@@ -57,8 +77,27 @@ type WeChatPay struct {
 	PrivateKeyFile   string `toml:"private_key_file"`
 	PublicKeyID      string `toml:"public_key_id"`
 	PublicKeyFile    string `toml:"public_key_file"`
-	PlatformCertFile string `toml:"platform_cert_file"`
-	CAFile           string `toml:"ca_file"`
+	PlatformCertFile string `toml:"platform_cert_file"` // one or more PEM certificates
+	// APIv3KeyFile holds the merchant's APIv3 key (32 characters, mode
+	// 0600); set, the agent downloads the platform certificates itself.
+	APIv3KeyFile string `toml:"apiv3_key_file"`
+	// CertStoreFile keeps the last good downloaded certificates; empty
+	// means wechatpay_platform_certs.pem next to outbox.path.
+	CertStoreFile string `toml:"cert_store_file"`
+	CAFile        string `toml:"ca_file"`
+}
+
+// CertStoreName is the downloaded certificates' file next to the outbox
+// when wechatpay.cert_store_file is not set.
+const CertStoreName = "wechatpay_platform_certs.pem"
+
+// CertStorePath is where the downloaded platform certificates are kept:
+// wechatpay.cert_store_file, or CertStoreName next to outbox.path.
+func (c Config) CertStorePath() string {
+	if c.WeChatPay.CertStoreFile != "" {
+		return c.WeChatPay.CertStoreFile
+	}
+	return filepath.Join(filepath.Dir(c.Outbox.Path), CertStoreName)
 }
 
 // Gateway is taxi-gateway, in gateway mode: the terminal sends its punches
@@ -99,7 +138,9 @@ type Log struct {
 // Default returns the configuration with every optional key set.
 func Default() Config {
 	return Config{
-		Meter: Meter{Device: "/dev/ttyS1", Baud: 9600, Parity: "none", StopBits: 1},
+		Meter: Meter{Device: "/dev/ttyS1", Baud: 9600, Parity: "none", StopBits: 1,
+			Identity: IdentityMeter, SignInCommand: 0x00E1, SignOutCommand: 0x00E4, ResendSignOutCommand: 0x00F1,
+			HeartbeatCountLimitWidth: 1},
 		Outbox: Outbox{
 			Path:       "/var/lib/taxi-agent/outbox.db",
 			MaxSizeMiB: 64,
@@ -182,6 +223,7 @@ func (c *Config) resolve(dir string) {
 		&c.Outbox.Path, &c.WeChatPay.PrivateKeyFile, &c.WeChatPay.PublicKeyFile,
 		&c.WeChatPay.PlatformCertFile, &c.WeChatPay.CAFile, &c.Admin.Socket,
 		&c.Gateway.CertFile, &c.Gateway.KeyFile, &c.Gateway.CAFile,
+		&c.WeChatPay.APIv3KeyFile, &c.WeChatPay.CertStoreFile,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

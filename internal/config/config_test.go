@@ -274,3 +274,33 @@ func TestEveryFieldHasItsKey(t *testing.T) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestMeterDialectKeys: the identity source and the dialect keys decode
+// (hex command words included) and every bad value is named.
+func TestMeterDialectKeys(t *testing.T) {
+	cfg, err := Parse(strings.NewReader("[meter]\nidentity = \"terminal\"\nanswer_sign_in = true\nsign_in_command = 0xF0E1\n" +
+		"sign_out_command = 0xF0E4\nresend_sign_out_command = 0xF0F1\nheartbeat_count_limit_width = 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Meter
+	if m.Identity != IdentityTerminal || !m.AnswerSignIn || m.SignInCommand != 0xF0E1 || m.SignOutCommand != 0xF0E4 ||
+		m.ResendSignOutCommand != 0xF0F1 || m.HeartbeatCountLimitWidth != 2 {
+		t.Errorf("meter %+v", m)
+	}
+	if d := Default().Meter; d.Identity != IdentityMeter || d.AnswerSignIn || d.SignInCommand != 0x00E1 || d.HeartbeatCountLimitWidth != 1 {
+		t.Errorf("defaults %+v", d)
+	}
+	var p Problems
+	Meter{Identity: "card", SignInCommand: 0x00E9, SignOutCommand: 0x10000, ResendSignOutCommand: 0x00E9, HeartbeatCountLimitWidth: 3}.validateDialect(&p)
+	assertProblems(t, p, []string{
+		`meter.identity: "card": use "meter"`,
+		"meter.heartbeat_count_limit_width: must be 1 or 2 (bytes), not 3",
+		"meter.sign_in_command: 0x00E9 is the standard heartbeat command",
+		"meter.sign_out_command: must be a 2-byte command word",
+		"meter.resend_sign_out_command: 0x00E9 is the standard heartbeat command",
+	})
+	p = nil
+	Meter{Identity: "meter", SignInCommand: 0xF0E1, SignOutCommand: 0xF0E1, ResendSignOutCommand: 0x00F1, HeartbeatCountLimitWidth: 1}.validateDialect(&p)
+	assertProblems(t, p, []string{"meter.sign_out_command: 0xF0E1 is also meter.sign_in_command"})
+}

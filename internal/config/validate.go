@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"taxi-agent/internal/wechatpay"
 )
 
 var (
@@ -54,6 +56,7 @@ func (c Config) Validate() error {
 			p.add(key, "must be a byte (0-255), not %d", v)
 		}
 	}
+	c.Meter.validateDialect(&p)
 
 	if c.Outbox.Path == "" {
 		p.add("outbox.path", "missing")
@@ -128,25 +131,37 @@ func (w WeChatPay) validate(p *Problems) {
 		p.add("wechatpay.private_key_file", "%v", err)
 	}
 
+	// Every key set here verifies answers, together: a public key and
+	// platform certificates at once is how a migration goes without a
+	// flag day, and the APIv3 key downloads the certificates.
 	pubKeyMode := w.PublicKeyID != "" || w.PublicKeyFile != ""
-	switch {
-	case pubKeyMode && w.PlatformCertFile != "":
-		p.add("wechatpay.platform_cert_file", "set either public_key_id/public_key_file or platform_cert_file, not both")
-	case pubKeyMode:
+	if pubKeyMode {
 		if !strings.HasPrefix(w.PublicKeyID, "PUB_KEY_ID_") {
 			p.add("wechatpay.public_key_id", "%q must start with PUB_KEY_ID_", w.PublicKeyID)
 		}
 		if w.PublicKeyFile == "" {
-			p.add("wechatpay.public_key_file", "missing: the WeChat Pay public key (pub_key.pem)")
+			p.add("wechatpay.public_key_file", "missing: the WeChat Pay public key (pub_key.pem) that goes with public_key_id")
 		} else if err := checkPEM(w.PublicKeyFile, "PUBLIC KEY"); err != nil {
 			p.add("wechatpay.public_key_file", "%v", err)
 		}
-	case w.PlatformCertFile != "":
-		if err := checkPEM(w.PlatformCertFile, "CERTIFICATE"); err != nil {
-			p.add("wechatpay.platform_cert_file", "%v", err)
+	}
+	if w.PlatformCertFile != "" {
+		if _, err := wechatpay.LoadCertificates(w.PlatformCertFile); err != nil {
+			p.add("wechatpay.platform_cert_file", "%v", plainPathError(err))
 		}
-	default:
-		p.add("wechatpay.public_key_id", "missing: set public_key_id and public_key_file (WeChat Pay public-key mode) or platform_cert_file")
+	}
+	if w.APIv3KeyFile != "" {
+		if err := checkSecret(w.APIv3KeyFile); err != nil {
+			p.add("wechatpay.apiv3_key_file", "%v", err)
+		} else if _, err := wechatpay.ReadAPIv3Key(w.APIv3KeyFile); err != nil {
+			p.add("wechatpay.apiv3_key_file", "%v", plainPathError(err))
+		}
+	}
+	if w.CertStoreFile != "" && !isDir(filepath.Dir(w.CertStoreFile)) {
+		p.add("wechatpay.cert_store_file", "directory %s does not exist", filepath.Dir(w.CertStoreFile))
+	}
+	if !pubKeyMode && w.PlatformCertFile == "" && w.APIv3KeyFile == "" {
+		p.add("wechatpay.public_key_id", "missing: set public_key_id and public_key_file (WeChat Pay public key), platform_cert_file, or apiv3_key_file (download the platform certificates); several may be set together")
 	}
 	if w.CAFile != "" {
 		if err := checkPEM(w.CAFile, "CERTIFICATE"); err != nil {
@@ -180,6 +195,19 @@ func (g Gateway) validate(p *Problems) {
 	} else if err := checkPEM(g.CAFile, "CERTIFICATE"); err != nil {
 		p.add("gateway.ca_file", "%v", err)
 	}
+}
+
+// checkSecret insists, as ssh does, that nobody but the owner can read a
+// secret file.
+func checkSecret(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return plainPathError(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s is accessible by group or others (mode %04o): run chmod 600 %s", path, perm, path)
+	}
+	return nil
 }
 
 // checkPrivateKey insists, as ssh does, that nobody but the owner can read
@@ -250,4 +278,48 @@ func (c Config) Warnings() Problems {
 		}
 	}
 	return p
+}
+
+// standardCommands are the command words of the standard a vendor word
+// must not take over.
+var standardCommands = map[int]string{
+	0x0000: "status query", 0x00E0: "sign-in request", 0x00E1: "sign-in", 0x00E3: "sign-out request",
+	0x00E4: "sign-out", 0x00E8: "trip record", 0x00E9: "heartbeat", 0x00F1: "re-sent sign-out", 0x00F2: "re-sent trip record",
+}
+
+// validateDialect checks the identity source and the meter's dialect.
+func (m Meter) validateDialect(p *Problems) {
+	switch m.Identity {
+	case IdentityMeter, IdentityTerminal:
+	default:
+		p.add("meter.identity", "%q: use %q (the meter reads the driver's card) or %q (set with 'taxi-agent driver set')",
+			m.Identity, IdentityMeter, IdentityTerminal)
+	}
+	if w := m.HeartbeatCountLimitWidth; w != 1 && w != 2 {
+		p.add("meter.heartbeat_count_limit_width", "must be 1 or 2 (bytes), not %d", w)
+	}
+	seen := map[int]string{}
+	for _, c := range []struct {
+		key      string
+		word     int
+		standard int
+	}{
+		{"meter.sign_in_command", m.SignInCommand, 0x00E1},
+		{"meter.sign_out_command", m.SignOutCommand, 0x00E4},
+		{"meter.resend_sign_out_command", m.ResendSignOutCommand, 0x00F1},
+	} {
+		switch name, std := standardCommands[c.word]; {
+		case c.word < 1 || c.word > 0xFFFF:
+			p.add(c.key, "must be a 2-byte command word (0x0001-0xFFFF), not %d", c.word)
+			continue
+		case std && c.word != c.standard:
+			p.add(c.key, "0x%04X is the standard %s command; use the standard 0x%04X or the meter's vendor word", c.word, name, c.standard)
+			continue
+		}
+		if other, dup := seen[c.word]; dup {
+			p.add(c.key, "0x%04X is also %s", c.word, other)
+			continue
+		}
+		seen[c.word] = c.key
+	}
 }

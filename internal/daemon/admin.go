@@ -16,15 +16,14 @@ var _ admin.Backend = (*Daemon)(nil)
 // Status implements admin.Backend.
 func (d *Daemon) Status(context.Context) (admin.Status, error) {
 	st := admin.Status{
-		Version:   version.Get(),
-		PID:       os.Getpid(),
-		StartedAt: d.started,
-		Uptime:    admin.Duration(time.Since(d.started)),
-		Meter:     d.link.Stats(),
-		Uploader:  d.uploader.Status(),
-		Clock: admin.ClockStatus{
-			Trusted: d.clock.Trusted(), Now: d.clock.Now(), TrustedAfter: d.clock.TrustedAfter,
-		},
+		Version:      version.Get(),
+		PID:          os.Getpid(),
+		StartedAt:    d.started,
+		Uptime:       admin.Duration(time.Since(d.started)),
+		Meter:        d.link.Stats(),
+		Held:         d.held.status(),
+		Uploader:     d.uploader.Status(),
+		Clock:        d.clockStatus(),
 		Connectivity: d.conn.status(),
 	}
 	if q := d.outbox.Quarantined(); q != nil {
@@ -59,4 +58,13 @@ func (d *Daemon) serveAdmin(ctx context.Context) {
 		log.Error("admin socket stopped", "component", "admin", "err", err)
 	}
 	os.Remove(d.cfg.Admin.Socket)
+}
+
+func (d *Daemon) clockStatus() admin.ClockStatus {
+	sync := d.clock.SyncState()
+	return admin.ClockStatus{
+		Trusted: d.clock.Trusted(), Now: d.clock.Now(), TrustedAfter: d.clock.TrustedAfter,
+		Synchronized: sync.Synchronized, SyncSource: sync.Source, SyncMaxErrorSecs: sync.MaxError.Seconds(),
+		SyncError: sync.Err, MeterDisagreement: d.clock.LastDisagreement(),
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
 	"taxi-agent/internal/version"
+	"taxi-agent/internal/wechatpay"
 )
 
 // Options are what Run needs beyond the config.
@@ -50,7 +51,10 @@ type Daemon struct {
 	link     *meter.Link
 	uploader *uploader.Uploader
 	conn     *connectivity
+	held     *heldQueue
 	started  time.Time
+	// server is WeChat Pay's time as learned from verified answers.
+	server *wechatpay.ServerClock
 
 	plateOnce sync.Once
 }
@@ -85,9 +89,10 @@ func Run(ctx context.Context, opts Options) error {
 	if q := ob.Quarantined(); q != nil {
 		log.Error("outbox file was corrupt and has been moved aside; a fresh outbox was started", "err", q)
 	}
-	d := &Daemon{cfg: cfg, log: log, clock: clock, outbox: ob, started: time.Now()}
+	d := &Daemon{cfg: cfg, log: log, clock: clock, outbox: ob, started: time.Now(), server: wechatpay.NewServerClock(nil, nil)}
+	d.held = newHeldQueue(d.enqueue, log.With("component", "outbox"))
 
-	auth, err := newAuth(cfg)
+	auth, err := newAuth(cfg, d.server, log)
 	if err != nil {
 		ob.Close()
 		return fmt.Errorf("load keys: %w", err)
@@ -103,13 +108,18 @@ func Run(ctx context.Context, opts Options) error {
 		pc := portConfig(cfg.Meter)
 		openPort = func() (io.ReadWriteCloser, error) { return meter.OpenSerial(pc) }
 	}
-	d.link = meter.NewLink(meter.LinkConfig{
-		Open:   openPort,
-		Handle: d.handle,
-		Device: byte(cfg.Meter.DeviceType),
-		Vendor: byte(cfg.Meter.Vendor),
-		Logger: log.With("component", "meter"),
-	})
+	lc := meter.LinkConfig{
+		Open:    openPort,
+		Handle:  d.handle,
+		Dialect: dialect(cfg.Meter),
+		Device:  byte(cfg.Meter.DeviceType),
+		Vendor:  byte(cfg.Meter.Vendor),
+		Logger:  log.With("component", "meter"),
+	}
+	if cfg.Meter.Identity == config.IdentityTerminal {
+		lc.Identity = d.identity
+	}
+	d.link = meter.NewLink(lc)
 
 	// The link and the uploader stop at different times: the link as soon
 	// as we are told to stop (the meter re-sends what it was not answered),
@@ -121,10 +131,12 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Go(func() { errs <- d.uploader.Run(ctx) })
 	wg.Go(func() { d.conn.run(ctx) })
 	wg.Go(func() { d.serveAdmin(ctx) })
+	wg.Go(func() { d.held.run(ctx, d.uploader.Wake) })
 
+	sync := clock.SyncState()
 	log.Info("agent started", "version", version.Get().Version, "plate", cfg.Vehicle.PlateNumber,
-		"meter", cfg.Meter.Device, "outbox", cfg.Outbox.Path, "endpoint", endpoint(cfg),
-		"clock_trusted", clock.Trusted())
+		"meter", cfg.Meter.Device, "identity", cfg.Meter.Identity, "outbox", cfg.Outbox.Path, "endpoint", endpoint(cfg),
+		"clock_trusted", clock.Trusted(), "clock_synchronized", sync.Synchronized, "clock_sync_source", sync.Source)
 	notify("READY=1")
 	if opts.Ready != nil {
 		opts.Ready(d)
@@ -135,6 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 	notify("STOPPING=1")
 	log.Info("stopping: finishing the upload in flight", "deadline", cfg.Uploader.DrainTimeout)
 	wg.Wait()
+	d.held.drain()
 	close(errs)
 	var runErr error
 	for err := range errs {
@@ -172,8 +185,15 @@ func (d *Daemon) watchdog(ctx context.Context, every time.Duration, notify func(
 	}
 }
 
-// handle turns a meter event into a stored record. It returns only once the
-// record is durable, so the meter is answered 0x90 only for stored events.
+// Why a sign-in is stored dead rather than sent.
+const deadNoLicence = "no driver licence from the meter"
+
+// handle turns a meter event into a stored record. It returns nil only
+// once the record is durable, so a sign-out is answered 0x90 only when
+// stored. A sign-in the outbox refuses is kept in memory (the meter will
+// not send it again) and stored, ahead of any later event, as soon as the
+// outbox accepts; the error then only tells a meter that expects an
+// answer to wait.
 func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 	reading := d.clock.Read()
 	resend := ev.Command == meter.CmdSignOutResend
@@ -183,20 +203,11 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 	if ev.SignOut() {
 		typ = outbox.SignOut
 	}
-	licence := ev.DriverLicence
-	if licence == "" && ev.SignOut() {
-		open, err := d.outbox.OpenShiftLicence()
-		if err != nil {
-			return fmt.Errorf("look up open shift: %w", err)
-		}
-		licence = open
-	}
 	d.checkPlate(ev.Plate)
-
-	id, dup, err := d.outbox.Enqueue(outbox.Record{
+	rec := outbox.Record{
 		Event: outbox.Event{
 			Type:          typ,
-			DriverLicense: licence,
+			DriverLicense: ev.DriverLicence,
 			PlateNumber:   d.cfg.Vehicle.PlateNumber,
 			RegionID:      d.cfg.Vehicle.RegionID,
 			EventTime:     eventTime,
@@ -206,22 +217,81 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 		MeterTime:  ev.MeterTime,
 		BootID:     reading.BootID,
 		Monotonic:  reading.Monotonic,
-	})
-	log := d.log.With("event_type", typ, "driver_license", redact.LicenceValue(licence))
+	}
+	var dead string
+	if typ == outbox.SignIn && ev.DriverLicence == "" {
+		dead = deadNoLicence
+	}
+	log := d.log.With("event_type", typ)
+	if source == stamp.FromMeterSkew {
+		log.Warn("wall clock not synchronised and more than an hour from the meter's; the meter's time is used",
+			"wall_clock", reading.Wall, "meter_time", ev.MeterTime, "event_time", eventTime)
+	}
+	var (
+		id  uint64
+		dup bool
+		err error
+	)
+	if typ == outbox.SignIn {
+		id, dup, err = d.held.storeInOrder(rec, dead, true)
+	} else {
+		// The open shift's licence fills a sign-out without one; it is
+		// read after any held sign-in is stored, inside the queue's order.
+		id, dup, err = d.held.storeInOrder(rec, "", false)
+	}
+	licence := rec.Event.DriverLicense
+	log = log.With("driver_license", redact.LicenceValue(licence))
 	if err != nil {
-		log.Debug("could not store event; the meter is told to re-send", "err", err) // the link logs the first refusal and the recovery
+		log.Debug("could not store event", "err", err) // the link and the held queue log the first refusal and the recovery
 		return err
 	}
 	if dup {
 		log.Info("event already stored; re-sent frame acknowledged again", "id", id)
 		return nil
 	}
-	log.Info("event stored", "id", id, "event_time", eventTime, "time_source", string(source))
-	if licence == "" {
-		log.Warn("sign-out carries no driver licence and no sign-in is open; WeChat Pay will likely reject it", "id", id)
+	if dead != "" {
+		log.Error("sign-in without a driver licence stored dead, not sent (WeChat Pay would refuse it); check the meter's card reader or meter.identity",
+			"id", id, "reason", dead)
+		return nil
 	}
+	log.Info("event stored", "id", id, "event_time", eventTime, "time_source", string(source))
 	d.uploader.Wake()
 	return nil
+}
+
+// enqueue stores one record, dead with the given reason if there is one.
+// A sign-out without a licence takes the open shift's, read here so that
+// a sign-in stored just before it counts.
+func (d *Daemon) enqueue(rec outbox.Record, deadReason string) (uint64, bool, error) {
+	if rec.Event.Type == outbox.SignOut && rec.Event.DriverLicense == "" {
+		open, err := d.outbox.OpenShiftLicence()
+		if err != nil {
+			return 0, false, fmt.Errorf("look up open shift: %w", err)
+		}
+		rec.Event.DriverLicense = open
+		if open == "" {
+			d.log.Warn("sign-out carries no driver licence and no sign-in is open; WeChat Pay will likely reject it",
+				"identity", rec.Identity)
+		}
+	}
+	if deadReason != "" {
+		return d.outbox.EnqueueDead(rec, deadReason)
+	}
+	return d.outbox.Enqueue(rec)
+}
+
+// identity is the driver the terminal set, for the meter's request
+// (meter.identity = "terminal"); ok is false when none is set.
+func (d *Daemon) identity() (meter.Identity, bool) {
+	drv, ok, err := d.outbox.Driver()
+	if err != nil {
+		d.log.Error("read the driver for the meter's request; refused", "component", "meter", "err", err)
+		return meter.Identity{}, false
+	}
+	if !ok {
+		return meter.Identity{}, false
+	}
+	return meter.Identity{CompanyLicence: drv.Company, DriverLicence: drv.Licence, Plate: meter.PlateTail(d.cfg.Vehicle.PlateNumber)}, true
 }
 
 // checkPlate warns once when the meter's plate (no province character) does
@@ -254,6 +324,11 @@ func (d *Daemon) Outbox() admin.OutboxStore { return d.outbox }
 
 // Uploader is the daemon's drain loop.
 func (d *Daemon) Uploader() *uploader.Uploader { return d.uploader }
+
+// ServerClock is WeChat Pay's time as last learned from a verified answer
+// (Wechatpay-Timestamp), carried forward on the boot clock; its Now reports
+// ok=false until an answer has taught it.
+func (d *Daemon) ServerClock() *wechatpay.ServerClock { return d.server }
 
 // Link is the daemon's meter link.
 func (d *Daemon) Link() *meter.Link { return d.link }

@@ -3,10 +3,14 @@ package daemon
 import (
 	"context"
 	"io"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"taxi-agent/internal/admin"
+	"taxi-agent/internal/config"
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
@@ -51,8 +55,9 @@ type rig struct {
 }
 
 // startDaemon runs the real pipeline against a pseudo-terminal and the fake
-// endpoint, with the given clock, until the test ends.
-func startDaemon(t *testing.T, clock *stamp.Clock) rig {
+// endpoint, with the given clock, until the test ends. edit, if set,
+// changes the config and may prepare the outbox file before the start.
+func startDaemon(t *testing.T, clock *stamp.Clock, edit ...func(*config.Config, *punchsim.Server)) rig {
 	t.Helper()
 	srv := harness.StartEndpoint(t, punchsim.Options{})
 	pty, err := metersim.OpenPTY()
@@ -62,6 +67,9 @@ func startDaemon(t *testing.T, clock *stamp.Clock) rig {
 	t.Cleanup(func() { pty.Close() })
 	cfg := harness.NewConfig(t.TempDir(), srv.Keys(), srv.URL(), pty.Path)
 	cfg.Uploader.BackoffMin, cfg.Uploader.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	for _, e := range edit {
+		e(&cfg, srv)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +78,7 @@ func startDaemon(t *testing.T, clock *stamp.Clock) rig {
 	ready := make(chan *Daemon, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Config: cfg, Clock: clock, Ready: func(d *Daemon) { ready <- d },
+		done <- Run(ctx, Options{Config: cfg, Clock: clock, Logger: testLogger(t), Ready: func(d *Daemon) { ready <- d },
 			OpenPort: func() (io.ReadWriteCloser, error) { return meter.OpenSerial(meter.PortConfig{Device: pty.Path}) }})
 	}()
 	t.Cleanup(func() {
@@ -113,8 +121,9 @@ func TestUntrustedClockHoldsThenStamps(t *testing.T) {
 	shift := metersim.Shift{Driver: "42108319880906011X", Trips: 7, At: time.Date(2001, 1, 1, 8, 0, 0, 0, stamp.Zone)}
 	res, err := r.meter.SignIn(context.Background(), shift)
 	if err != nil || !res.OK() {
-		t.Fatalf("sign-in not acknowledged: %+v %v", res, err)
+		t.Fatalf("sign-in not reported: %+v %v", res, err)
 	}
+	waitStatus(t, r.d, "the sign-in stored", func(st admin.Status) bool { return st.Outbox.Pending == 1 })
 	recs, _, err := r.d.Outbox().List(outbox.Pending, 0, 10)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("want 1 pending record, got %d (%v)", len(recs), err)
@@ -155,4 +164,32 @@ func TestEmptySignOutLicenceTakesOpenShift(t *testing.T) {
 	if got[1].EventType != outbox.SignOut || got[1].DriverLicense != "440301199001011234" {
 		t.Fatalf("sign-out punch = %+v, want the open shift's licence", got[1])
 	}
+}
+
+// waitStatus polls the daemon's status until cond holds.
+func waitStatus(t *testing.T, d *Daemon, what string, cond func(admin.Status) bool) admin.Status {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := d.Status(context.Background())
+		if err == nil && cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; status %+v, %v", what, st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testLogger sends the daemon's logs to the test's log at debug level.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

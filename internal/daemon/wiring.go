@@ -10,28 +10,39 @@ import (
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
 	"taxi-agent/internal/version"
+	"taxi-agent/internal/wechatpay"
 )
 
-func directAuthConfig(w config.WeChatPay) uploader.DirectAuthConfig {
-	return uploader.DirectAuthConfig{
+func directAuthConfig(c config.Config, server *wechatpay.ServerClock, log *slog.Logger) uploader.DirectAuthConfig {
+	w := c.WeChatPay
+	dc := uploader.DirectAuthConfig{
 		MchID:            w.MchID,
 		MerchantSerialNo: w.MerchantSerialNo,
 		PrivateKeyFile:   w.PrivateKeyFile,
 		PublicKeyID:      w.PublicKeyID,
 		PublicKeyFile:    w.PublicKeyFile,
 		PlatformCertFile: w.PlatformCertFile,
+		APIv3KeyFile:     w.APIv3KeyFile,
+		BaseURL:          w.BaseURL,
+		CAFile:           w.CAFile,
+		ServerClock:      server,
+		Logger:           log,
 	}
+	if w.APIv3KeyFile != "" {
+		dc.CertStoreFile = c.CertStorePath()
+	}
+	return dc
 }
 
 // newAuth is the uploader's authentication for the config's mode: the
 // terminal's certificate towards taxi-gateway, or the merchant key.
-func newAuth(c config.Config) (uploader.Authenticator, error) {
+func newAuth(c config.Config, server *wechatpay.ServerClock, log *slog.Logger) (uploader.Authenticator, error) {
 	if c.Gateway.Enabled() {
 		return uploader.NewGatewayAuth(uploader.GatewayAuthConfig{
 			CertFile: c.Gateway.CertFile, KeyFile: c.Gateway.KeyFile, CAFile: c.Gateway.CAFile,
 		})
 	}
-	return uploader.NewDirectAuth(directAuthConfig(c.WeChatPay))
+	return uploader.NewDirectAuth(directAuthConfig(c, server, log))
 }
 
 // endpoint is where punches go: the gateway, or WeChat Pay.
@@ -78,5 +89,15 @@ func portConfig(m config.Meter) meter.PortConfig {
 		Baud:     m.Baud,
 		Parity:   strings.ToLower(m.Parity),
 		StopBits: m.StopBits,
+	}
+}
+
+func dialect(m config.Meter) meter.Dialect {
+	return meter.Dialect{
+		SignIn:          uint16(m.SignInCommand),
+		SignOut:         uint16(m.SignOutCommand),
+		SignOutResend:   uint16(m.ResendSignOutCommand),
+		AnswerSignIn:    m.AnswerSignIn,
+		CountLimitWidth: m.HeartbeatCountLimitWidth,
 	}
 }

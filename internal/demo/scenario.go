@@ -27,7 +27,7 @@ func (s *scenario) play(ctx context.Context, m *metersim.Meter, srv *punchsim.Se
 	var sum Summary
 	ob := d.Outbox()
 	t0 := time.Now().In(stamp.Zone).Truncate(time.Minute)
-	shiftA := metersim.Shift{Driver: driverA, Trips: 1200, At: t0.Add(-8 * time.Hour), End: t0.Add(-10 * time.Minute)}
+	shiftA := metersim.Shift{Driver: driverA, Trips: 1200, At: t0.Add(-12 * time.Minute), End: t0.Add(-10 * time.Minute)}
 	shiftB := metersim.Shift{Driver: driverB, Trips: 1230, At: t0.Add(-9 * time.Minute)}
 	shiftC := metersim.Shift{Driver: driverC, Trips: 1260, At: t0.Add(-5 * time.Minute), End: t0.Add(-4 * time.Minute)}
 	shiftA2 := metersim.Shift{Driver: driverA, Trips: 1270, At: t0.Add(-3 * time.Minute), End: t0.Add(-2 * time.Minute)}
@@ -37,6 +37,12 @@ func (s *scenario) play(ctx context.Context, m *metersim.Meter, srv *punchsim.Se
 		sum.MeterSends += res.Sends
 		if err != nil {
 			return fmt.Errorf("meter %s: %w", what, err)
+		}
+		if res.Request != nil && len(res.History) == 0 {
+			// A standard sign-in: asked, then reported once, unanswered.
+			s.say("meter", "%s → asked who is driving (answer 0x%02X), reported once, no answer expected: %s",
+				what, res.Request.Answer, outcome)
+			return nil
 		}
 		s.say("meter", "%s → agent answered 0x%02X after %d send(s): %s", what, res.Answer, res.Sends, outcome)
 		return nil
@@ -59,10 +65,22 @@ func (s *scenario) play(ctx context.Context, m *metersim.Meter, srv *punchsim.Se
 	if err := delivered(1); err != nil {
 		return sum, err
 	}
-	if err := send("the same sign-in again (a meter that missed the answer re-sends)", "acknowledged again", func() (metersim.Result, error) { return m.SignIn(ctx, shiftA) }); err != nil {
+	if err := send("the same sign-in reported again", "recognised", func() (metersim.Result, error) { return m.SignIn(ctx, shiftA) }); err != nil {
 		return sum, err
 	}
-	s.say("agent", "re-sent frame recognised: still %d event(s) stored, nothing sent twice", total(stats(ob)))
+	if err := wait(ctx, 5*time.Second, func() bool { return d.Link().Stats().Frames.SignIn >= 2 }); err != nil {
+		return sum, err
+	}
+	s.say("agent", "repeated report recognised: still %d event(s) stored, nothing sent twice", total(stats(ob)))
+	refused := shiftB
+	refused.Result = 0xFF
+	if err := send("a sign-in the meter itself refused (操作结果 0xFF)", "counted, no punch", func() (metersim.Result, error) { return m.SignIn(ctx, refused) }); err != nil {
+		return sum, err
+	}
+	if err := wait(ctx, 5*time.Second, func() bool { return d.Link().Stats().FailedSignIns >= 1 }); err != nil {
+		return sum, err
+	}
+	s.say("agent", "failed sign-in counted (%d), shown in 'agent status', never sent", d.Link().Stats().FailedSignIns)
 
 	s.say("story", "— the taxi drives into a tunnel: WeChat Pay is unreachable for %s —", s.offline())
 	if err := srv.Stop(); err != nil {

@@ -130,7 +130,7 @@ func (g *Gateway) relayOnce(ctx context.Context, plate string, k PunchKey, ev ou
 			done()
 		}
 	})
-	a, derr := g.client.Send(cctx, ev)
+	a, derr := g.client.Exchange(cctx, ev)
 	if !start.IsZero() {
 		g.metrics.wechat.Observe(time.Since(start).Seconds())
 	}

@@ -146,9 +146,13 @@ func TestHeartbeat(t *testing.T) {
 }
 
 func TestReplyBodies(t *testing.T) {
-	ans := meter.HeartbeatAnswer{ISUStatus: 0x0102, TimeLimit: [5]byte{0x20, 0x26, 0x12, 0x31, 0x23}, CountLimit: 9, Reserved: 0xBEEF}
+	ans := meter.HeartbeatAnswer{ISUStatus: 0x0102, TimeLimit: [5]byte{0x20, 0x26, 0x12, 0x31, 0x23}, CountLimit: 9, CountLimitWidth: 1, Reserved: 0xBEEF}
 	if got, err := meter.ParseHeartbeatAnswer(ans.Append(nil)); err != nil || got != ans || len(ans.Append(nil)) != meter.HeartbeatAnswerSize {
 		t.Errorf("heartbeat answer round trip: %+v, %v", got, err)
+	}
+	wide := meter.HeartbeatAnswer{ISUStatus: 0x0102, CountLimit: 0x0309, CountLimitWidth: 2, Reserved: 0xBEEF}
+	if got, err := meter.ParseHeartbeatAnswer(wide.Append(nil)); err != nil || got != wide || len(wide.Append(nil)) != meter.HeartbeatAnswerSize+1 {
+		t.Errorf("2-byte count limit heartbeat answer round trip: %+v, %v", got, err)
 	}
 	req := meter.RequestAnswer{
 		CompanyLicence: "440300000001", Plate: "B12345", SwipeTime: meter.BCDTime{0x20, 0x26, 0x11, 0x28, 0x10, 0x30},

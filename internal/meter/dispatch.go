@@ -2,8 +2,11 @@ package meter
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
+
+	"taxi-agent/internal/redact"
 )
 
 // decode handles every complete frame in the decoder. It returns an error
@@ -18,9 +21,17 @@ func (l *Link) decode(ctx context.Context, port io.Writer, dec *Decoder, now tim
 			l.dropped(now, err, dec.Last())
 			continue
 		}
+		raw := dec.Last()
+		if l.sent.echo(now, raw) {
+			// The line handed back what the agent sent: no sign of the
+			// meter, and nothing to answer.
+			l.update(func(s *LinkStats) { s.Echoes++ })
+			l.observe(FrameEvent{Time: now, Dir: DirIn, Frame: f, Raw: raw, Echo: true})
+			continue
+		}
 		l.received(now)
-		l.observe(FrameEvent{Time: now, Dir: DirIn, Frame: f, Raw: dec.Last()})
-		if err := l.handle(ctx, port, f, now); err != nil {
+		l.observe(FrameEvent{Time: now, Dir: DirIn, Frame: f, Raw: raw})
+		if err := l.handle(ctx, port, f, raw, now); err != nil {
 			return err
 		}
 	}
@@ -36,38 +47,31 @@ func (l *Link) received(now time.Time) {
 	}
 }
 
-// handle answers one frame as PROTOCOL.md says.
-func (l *Link) handle(ctx context.Context, port io.Writer, f Frame, now time.Time) error {
-	switch f.Command {
-	case CmdSignIn, CmdSignOut, CmdSignOutResend:
+// handle answers one frame as docs/meter-protocol.md says. A frame in a
+// vendor command word of the dialect is handled as the standard command
+// it stands for, and answered in its own word.
+func (l *Link) handle(ctx context.Context, port io.Writer, f Frame, raw []byte, now time.Time) error {
+	switch std := l.cfg.Dialect.Standard(f.Command); std {
+	case CmdSignIn:
+		l.update(func(s *LinkStats) { s.Frames.SignIn++ })
+		return l.handleSignIn(ctx, port, f, raw, now)
+	case CmdSignOut, CmdSignOutResend:
 		l.update(func(s *LinkStats) {
-			switch f.Command {
-			case CmdSignIn:
-				s.Frames.SignIn++
-			case CmdSignOut:
+			if std == CmdSignOut {
 				s.Frames.SignOut++
-			default:
+			} else {
 				s.Frames.SignOutResend++
 			}
 		})
-		return l.handleEvent(ctx, port, f, now)
+		return l.handleSignOut(ctx, port, f, std, raw, now)
 	case CmdHeartbeat:
-		l.heartbeat(f, now)
-		return l.send(port, CmdHeartbeat, HeartbeatAnswer{}.Append(l.body[:0]), func(s *LinkStats) { s.Answers.Heartbeat++ })
-	case CmdSignInRequest, CmdSignOutRequest:
-		l.update(func(s *LinkStats) {
-			if f.Command == CmdSignInRequest {
-				s.Frames.SignInRequest++
-			} else {
-				s.Frames.SignOutRequest++
-			}
-		})
-		if l.cfg.Handle == nil {
-			l.log.Info("monitor mode: request not answered", "command", CommandName(f.Command))
+		if !l.heartbeat(f, raw, now) {
 			return nil
 		}
-		a := RequestAnswer{SwipeTime: BCDTimeOf(now), Result: ResultOK}
-		return l.send(port, f.Command, a.Append(l.body[:0]), func(s *LinkStats) { s.Answers.Request++ })
+		a := HeartbeatAnswer{CountLimitWidth: l.cfg.Dialect.countLimitWidth()}
+		return l.send(port, f.Command, a.Append(l.body[:0]), func(s *LinkStats) { s.Answers.Heartbeat++ })
+	case CmdSignInRequest, CmdSignOutRequest:
+		return l.request(port, f, std, raw, now)
 	case CmdStatus:
 		r, err := ParseStatusReply(f.Data)
 		l.update(func(s *LinkStats) { s.Frames.StatusReply++ })
@@ -85,13 +89,14 @@ func (l *Link) handle(ctx context.Context, port io.Writer, f Frame, now time.Tim
 	return nil
 }
 
-func (l *Link) heartbeat(f Frame, now time.Time) {
+// heartbeat keeps the meter's state and reports whether to answer. An
+// unreadable heartbeat is still a sign of life and is answered, but the
+// same bytes only once per window: an echoed answer must not be answered.
+func (l *Link) heartbeat(f Frame, raw []byte, now time.Time) bool {
 	l.update(func(s *LinkStats) { s.Frames.Heartbeat++ })
 	h, err := ParseHeartbeat(f.Data)
 	if err != nil {
-		// Still a sign of life, and still answered; only the state is unknown.
-		l.log.Debug("meter heartbeat unreadable", "err", err)
-		return
+		return l.unreadable(now, f, raw, err)
 	}
 	st := h.State
 	l.mu.Lock()
@@ -99,19 +104,127 @@ func (l *Link) heartbeat(f Frame, now time.Time) {
 		ForcedOff: st.ForcedOff(), CompanyLicence: h.CompanyLicence, DriverLicence: h.DriverLicence}
 	l.hasHB = true
 	l.mu.Unlock()
+	return true
 }
 
-// handleEvent hands a sign-in or sign-out to the agent and answers 0x90
-// once it is durable, 0xFF if it is not.
-func (l *Link) handleEvent(ctx context.Context, port io.Writer, f Frame, now time.Time) error {
-	ev, err := EventFromFrame(f)
-	if err != nil {
-		l.update(func(s *LinkStats) { s.BadBodies++ })
-		l.log.Warn("meter event unreadable", "command", CommandName(f.Command), "err", err)
-		if l.cfg.Handle == nil {
-			return nil
+// request answers a sign-in or sign-out request with the driver's
+// identity. A request whose flag is not 0x90 asks for nothing the
+// standard defines: it is counted and not answered.
+func (l *Link) request(port io.Writer, f Frame, std uint16, raw []byte, now time.Time) error {
+	l.update(func(s *LinkStats) {
+		if std == CmdSignInRequest {
+			s.Frames.SignInRequest++
+		} else {
+			s.Frames.SignOutRequest++
 		}
+	})
+	if len(f.Data) < 1 {
+		if l.unreadable(now, f, raw, fmt.Errorf("parse request flag: %w", ErrShortBody)) && l.cfg.Handle != nil {
+			return l.sendRequestAnswer(port, f.Command, now)
+		}
+		return nil
+	}
+	if flag := f.Data[0]; flag != RequestWanted {
+		l.update(func(s *LinkStats) { s.Frames.RequestNotWanted++ })
+		if log, unlogged := l.flagBurst.note(now); log {
+			l.log.Warn("meter request flag is not 0x90; not answered", "command", CommandName(f.Command),
+				"flag", fmt.Sprintf("0x%02X", flag), "unlogged_before", unlogged)
+		}
+		return nil
+	}
+	if l.cfg.Handle == nil {
+		l.log.Info("monitor mode: request not answered", "command", CommandName(f.Command))
+		return nil
+	}
+	return l.sendRequestAnswer(port, f.Command, now)
+}
+
+func (l *Link) sendRequestAnswer(port io.Writer, cmd uint16, now time.Time) error {
+	a := l.requestAnswer(BCDTimeOf(now))
+	if a.Result != ResultOK {
+		if log, unlogged := l.refuseBurst.note(now); log {
+			l.log.Warn("meter asks who is driving and no driver is set; refused (set one with 'taxi-agent driver set')",
+				"command", CommandName(cmd), "unlogged_before", unlogged)
+		}
+	}
+	return l.send(port, cmd, a.Append(l.body[:0]), func(s *LinkStats) {
+		s.Answers.Request++
+		if a.Result != ResultOK {
+			s.Answers.Refused++
+		}
+	})
+}
+
+// unreadable notes a report too short to read. It returns whether to
+// answer it: the first time these bytes come within the window. The
+// first of a burst is logged with how many went unlogged before it.
+func (l *Link) unreadable(now time.Time, f Frame, raw []byte, err error) bool {
+	answer := l.answered.first(now, raw)
+	l.update(func(s *LinkStats) {
+		s.BadBodies++
+		if !answer {
+			s.BadBodiesUnanswered++
+		}
+	})
+	if log, unlogged := l.badBurst.note(now); log {
+		l.log.Warn("meter report unreadable", "command", CommandName(f.Command), "device", fmt.Sprintf("0x%02X", f.Device),
+			"len", len(f.Data), "err", err, "unlogged_before", unlogged)
+	}
+	return answer
+}
+
+// handleSignIn turns a sign-in report into an event. Only 操作结果 0x90 is
+// a sign-in; any other result is counted and shown, never handed over.
+// The standard defines no answer and the meter does not re-send, so a
+// sign-in is answered only in a dialect that asks for it.
+func (l *Link) handleSignIn(ctx context.Context, port io.Writer, f Frame, raw []byte, now time.Time) error {
+	answer := l.cfg.Dialect.AnswerSignIn && l.cfg.Handle != nil
+	ev, err := EventFromFrame(Frame{Device: f.Device, Vendor: f.Vendor, Command: CmdSignIn, Data: f.Data})
+	if err != nil {
+		if l.unreadable(now, f, raw, err) && answer {
+			return l.answer(port, f.Command, ResultFailed)
+		}
+		return nil
+	}
+	ev.ReceivedAt = now
+	if ev.Result != ResultOK {
+		fs := FailedSignIn{At: now, Result: ev.Result, DriverLicence: ev.DriverLicence,
+			CompanyLicence: ev.CompanyLicence, MeterTime: ev.MeterTimeBCD.String()}
+		l.update(func(s *LinkStats) { s.FailedSignIns++; s.LastFailedSignIn = &fs })
+		l.log.Warn("meter reports a failed sign-in; no punch", "result", fmt.Sprintf("0x%02X", ev.Result),
+			"driver_license", redact.Licence(ev.DriverLicence), "meter_time", ev.MeterTimeBCD.String())
+		if answer {
+			return l.answer(port, f.Command, ResultOK) // received; nothing to store
+		}
+		return nil
+	}
+	if ev.MeterTimeErr != nil {
+		l.log.Warn("meter event with an invalid meter time", "event", ev)
+	}
+	if l.cfg.Handle == nil {
+		l.log.Info("monitor mode: event not stored, not answered", "event", ev)
+		return nil
+	}
+	err = l.cfg.Handle(ctx, ev)
+	l.stored(ev, err, "the agent keeps it and stores it as soon as the outbox accepts")
+	if !answer {
+		return nil
+	}
+	if err != nil {
 		return l.answer(port, f.Command, ResultFailed)
+	}
+	return l.answer(port, f.Command, ResultOK)
+}
+
+// handleSignOut hands a sign-out to the agent and answers 0x90 once it is
+// durable, 0xFF if it is not (the meter sends it again later as 0x00F1).
+func (l *Link) handleSignOut(ctx context.Context, port io.Writer, f Frame, std uint16, raw []byte, now time.Time) error {
+	ev, err := EventFromFrame(Frame{Device: f.Device, Vendor: f.Vendor, Command: std, Data: f.Data})
+	if err != nil {
+		if l.unreadable(now, f, raw, err) && l.cfg.Handle != nil {
+			return l.answer(port, f.Command, ResultFailed)
+		}
+		return nil
 	}
 	ev.ReceivedAt = now
 	if ev.MeterTimeErr != nil {
@@ -121,22 +234,32 @@ func (l *Link) handleEvent(ctx context.Context, port io.Writer, f Frame, now tim
 		l.log.Info("monitor mode: event not stored, not answered", "event", ev)
 		return nil
 	}
-	if err := l.cfg.Handle(ctx, ev); err != nil {
+	err = l.cfg.Handle(ctx, ev)
+	l.stored(ev, err, "answered 0xFF so the meter re-sends")
+	if err != nil {
+		return l.answer(port, f.Command, ResultFailed)
+	}
+	return l.answer(port, f.Command, ResultOK)
+}
+
+// stored logs the outcome of Handle: the first failure of a run loudly,
+// the recovery once.
+func (l *Link) stored(ev Event, err error, then string) {
+	if err != nil {
 		l.update(func(s *LinkStats) { s.HandlerErrors++ })
 		if !l.storeFailing {
 			l.storeFailing = true
-			l.log.Error("meter event not stored; answered 0xFF so the meter re-sends", "event", ev, "err", err)
+			l.log.Error("meter event not stored; "+then, "event", ev, "err", err)
 		} else {
 			l.log.Debug("meter event still not stored", "event", ev, "err", err)
 		}
-		return l.answer(port, f.Command, ResultFailed)
+		return
 	}
 	if l.storeFailing {
 		l.storeFailing = false
 		l.log.Info("meter events are stored again")
 	}
 	l.log.Debug("meter event stored", "event", ev)
-	return l.answer(port, f.Command, ResultOK)
 }
 
 func (l *Link) answer(port io.Writer, cmd uint16, result byte) error {

@@ -27,6 +27,10 @@ type Event struct {
 	TotalTrips     uint32    // 总营运次数
 	// ReceivedAt is the link's clock when the frame's last byte was read.
 	ReceivedAt time.Time
+	// Result is the 操作结果 of a sign-in: 0x90 when the meter signed the
+	// driver in. The link hands over only sign-ins with 0x90; 0 on
+	// sign-outs.
+	Result byte
 	// Forced is set on a sign-out the meter marked as forced (签退方式 1),
 	// on meters that send that byte.
 	Forced bool
@@ -81,7 +85,7 @@ func EventFromFrame(f Frame) (Event, error) {
 			return Event{}, err
 		}
 		ev.CompanyLicence, ev.DriverLicence, ev.Plate = s.CompanyLicence, s.DriverLicence, s.Plate
-		ev.MeterTimeBCD, ev.TotalTrips = s.Time, s.TotalTrips
+		ev.MeterTimeBCD, ev.TotalTrips, ev.Result = s.Time, s.TotalTrips, s.Result
 	case CmdSignOut, CmdSignOutResend:
 		s, err := ParseSignOut(f.Data)
 		if err != nil {

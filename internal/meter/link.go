@@ -23,17 +23,35 @@ type LinkConfig struct {
 	// in tests. It is called again, with capped backoff, whenever the port
 	// fails.
 	Open func() (io.ReadWriteCloser, error)
-	// Handle receives each sign-in and sign-out and returns once the event
-	// is durable; the meter is then answered 0x90, or 0xFF if Handle
-	// failed. A re-sent frame is handed over again: de-duplication is the
-	// handler's business (Event.Identity). A nil Handle is monitor mode:
-	// sign-ins, sign-outs and their requests are never answered (nothing
-	// is stored, so the meter must not believe anything was); heartbeats
-	// still are.
+	// Handle receives each sign-in (操作结果 0x90 only) and sign-out and
+	// returns nil once the event is durable. A sign-out is then answered
+	// 0x90, or 0xFF if Handle failed (the meter re-sends it later as
+	// 0x00F1). A sign-in is not re-sent by the meter: Handle must keep one
+	// it could not store and store it later; its error only decides the
+	// answer in a dialect that answers sign-ins. A re-sent frame is handed
+	// over again: de-duplication is the handler's business
+	// (Event.Identity). A nil Handle is monitor mode: sign-ins, sign-outs
+	// and requests are never answered (nothing is stored, so the meter
+	// must not believe anything was); heartbeats still are.
 	Handle func(ctx context.Context, ev Event) error
+	// Identity, if set, says who is driving when the meter asks (0x00E0,
+	// 0x00E3): the answer carries that identity, or refuses (0xFF) when ok
+	// is false. Nil means the meter reads the driver's card itself: the
+	// identity fields are zero-filled and the answer is 0x90.
+	Identity func() (id Identity, ok bool)
+	// Dialect is how this meter differs from the standard.
+	Dialect Dialect
 	// Device and Vendor are the bytes of the frames the agent sends
 	// (default 0x00, 0x00).
 	Device, Vendor byte
+	// EchoWindow is how long after sending a frame the same bytes coming
+	// back are dropped as its echo (default DefaultEchoWindow).
+	EchoWindow time.Duration
+	// UnreadableWindow is how long an answered unreadable frame is
+	// remembered so that the same bytes are not answered again, and how
+	// often a burst of unreadable frames is logged (default
+	// DefaultUnreadableWindow).
+	UnreadableWindow time.Duration
 	// Observe, if set, sees every frame in and out and every run of
 	// dropped bytes, synchronously: keep it quick.
 	Observe func(FrameEvent)
@@ -76,6 +94,11 @@ type Link struct {
 	storeFailing bool
 	gotFrame     bool   // a valid frame came on the current port
 	body, out    []byte // reused buffers of the answer being sent
+	sent         sentFrames
+	answered     answeredOnce
+	badBurst     burst // unreadable reports
+	flagBurst    burst // requests that do not ask for an answer
+	refuseBurst  burst // requests refused for want of a driver
 }
 
 // NewLink returns a link; call Run to start it.
@@ -92,11 +115,20 @@ func NewLink(cfg LinkConfig) *Link {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.EchoWindow <= 0 {
+		cfg.EchoWindow = DefaultEchoWindow
+	}
+	if cfg.UnreadableWindow <= 0 {
+		cfg.UnreadableWindow = DefaultUnreadableWindow
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default().With("component", "meter")
 	}
-	return &Link{cfg: cfg, log: log, body: make([]byte, 0, 64), out: make([]byte, 0, 128)}
+	w := cfg.UnreadableWindow
+	return &Link{cfg: cfg, log: log, body: make([]byte, 0, 64), out: make([]byte, 0, 128),
+		sent: sentFrames{window: cfg.EchoWindow}, answered: answeredOnce{window: w},
+		badBurst: burst{window: w}, flagBurst: burst{window: w}, refuseBurst: burst{window: w}}
 }
 
 // Stats returns a snapshot of the link's counters and state.
@@ -365,7 +397,9 @@ func (l *Link) send(port io.Writer, cmd uint16, data []byte, count func(s *LinkS
 		count(s)
 	})
 	f.Data = wire[8 : len(wire)-3]
-	l.observe(FrameEvent{Time: l.cfg.Now(), Dir: DirOut, Frame: f, Raw: wire})
+	now := l.cfg.Now()
+	l.observe(FrameEvent{Time: now, Dir: DirOut, Frame: f, Raw: wire})
+	l.sent.add(now, wire)
 	if _, err := port.Write(wire); err != nil {
 		return fmt.Errorf("write %s to meter: %w", CommandName(cmd), err)
 	}

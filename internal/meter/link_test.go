@@ -38,7 +38,7 @@ func TestLinkMixedStream(t *testing.T) {
 		return s.SignOutFrame(false)
 	}
 	want := map[string]int{} // identity → sends
-	var sends, noise, broken, truncated, missing int
+	var sends, answered, noise, broken, truncated, missing int
 	for i := range 100 {
 		switch rng.IntN(5) {
 		case 0:
@@ -87,6 +87,9 @@ func TestLinkMixedStream(t *testing.T) {
 		}
 		want[ev.Identity()] += res.Sends
 		sends += res.Sends
+		if i%3 != 0 {
+			answered += res.Sends // a standard sign-in is not answered
+		}
 		if i%10 == 0 {
 			if res, err := m.Heartbeat(ctx, meter.StateSignedIn, s); err != nil || !res.OK() {
 				t.Fatalf("heartbeat %d: %+v, %v", i, res, err)
@@ -98,7 +101,7 @@ func TestLinkMixedStream(t *testing.T) {
 
 	// Late duplicates may still be in flight: wait until the handler has
 	// seen every send, then check it saw nothing else.
-	waitFor(t, "every send to be handled", func() bool { return h.link.Stats().Answers.OK >= uint64(sends) })
+	waitFor(t, "every send to be handled", func() bool { return len(h.events.all()) >= sends })
 	got := h.events.byIdentity()
 	for id, n := range want {
 		if got[id] != n {
@@ -111,8 +114,8 @@ func TestLinkMixedStream(t *testing.T) {
 		}
 	}
 	st := h.link.Stats()
-	if n := st.Frames.SignIn + st.Frames.SignOut + st.Frames.SignOutResend; n != uint64(sends) || st.Answers.OK != uint64(sends) {
-		t.Errorf("frames %d, answered %d; want %d each", n, st.Answers.OK, sends)
+	if n := st.Frames.SignIn + st.Frames.SignOut + st.Frames.SignOutResend; n != uint64(sends) || st.Answers.OK != uint64(answered) {
+		t.Errorf("frames %d, answered %d; want %d and %d", n, st.Answers.OK, sends, answered)
 	}
 	if st.Frames.Heartbeat != 10 || st.Answers.Heartbeat != 10 || st.Answers.Failed != 0 {
 		t.Errorf("heartbeats %d answered %d, failed answers %d", st.Frames.Heartbeat, st.Answers.Heartbeat, st.Answers.Failed)
@@ -126,35 +129,41 @@ func TestLinkMixedStream(t *testing.T) {
 	}
 }
 
-// TestLinkHandlerErrorThenResend: an event that cannot be stored is
-// answered 0xFF, and the meter's re-send is then stored and answered 0x90.
+// TestLinkHandlerErrorThenResend: a sign-out that cannot be stored is
+// answered 0xFF, and the meter's re-send (0x00F1) is then stored and
+// answered 0x90. A sign-in whose store fails is not answered (the
+// standard defines no answer): the handler must keep it.
 func TestLinkHandlerErrorThenResend(t *testing.T) {
-	calls := 0
+	var calls atomic.Int32
 	h := startLink(t, func(context.Context, meter.Event) error {
-		calls++
-		if calls == 1 {
+		if calls.Add(1) <= 2 {
 			return errors.New("outbox full (test)")
 		}
 		return nil
 	}, nil)
 	m, _ := h.meter(metersim.Options{AnswerTimeout: 500 * time.Millisecond, RetryDelay: 10 * time.Millisecond})
 	s := metersim.Shift{Driver: "42108319880906011X", Trips: 1234, At: time.Date(2026, 11, 28, 10, 30, 0, 0, meter.Zone)}
-	res, err := m.SignIn(ctxT(t), s)
-	if err != nil || !bytes.Equal(res.History, []byte{meter.ResultFailed, meter.ResultOK}) || res.Sends != 2 {
-		t.Fatalf("result %+v, %v; want answers FF then 90 over 2 sends", res, err)
+	if res, err := m.SignIn(ctxT(t), s); err != nil || res.Sends != 1 || len(res.History) != 0 {
+		t.Fatalf("sign-in %+v, %v", res, err)
+	}
+	waitFor(t, "the sign-in to be handled", func() bool { return len(h.events.all()) == 1 })
+	res, err := m.SignOut(ctxT(t), s)
+	if err != nil || !bytes.Equal(res.History, []byte{meter.ResultFailed, meter.ResultOK}) || res.Sends != 2 || res.Command != meter.CmdSignOutResend {
+		t.Fatalf("result %+v, %v; want answers FF then 90 over 2 sends, the second as 0x00F1", res, err)
 	}
 	evs := h.events.all()
-	if len(evs) != 2 || evs[0].Identity() != "SIGN_IN|42108319880906011X|202611281030|1234" || evs[1].Identity() != evs[0].Identity() {
+	if len(evs) != 3 || evs[0].Identity() != "SIGN_IN|42108319880906011X|202611281030|1234" ||
+		evs[1].Identity() != "SIGN_OUT|42108319880906011X|202611281830|1234" || evs[2].Identity() != evs[1].Identity() {
 		t.Fatalf("handled %+v", evs)
 	}
 	if evs[0].ReceivedAt.IsZero() || !evs[0].MeterTime.Equal(s.At) || evs[0].Plate != "B12345" {
 		t.Errorf("event %+v", evs[0])
 	}
 	st := h.link.Stats()
-	if st.Answers.Failed != 1 || st.Answers.OK != 1 || st.HandlerErrors != 1 {
+	if st.Answers.Failed != 1 || st.Answers.OK != 1 || st.HandlerErrors != 2 {
 		t.Errorf("answers %+v, handler errors %d", st.Answers, st.HandlerErrors)
 	}
-	if h.logs.count("not stored") != 1 || h.logs.count("stored again") != 1 || h.logs.count("**************011X") == 0 {
+	if h.logs.count("meter event not stored;") != 1 || h.logs.count("stored again") != 1 || h.logs.count("**************011X") == 0 {
 		t.Errorf("logs:\n%s", h.logs)
 	}
 }
@@ -171,6 +180,7 @@ func TestLinkSurvivesReopen(t *testing.T) {
 	if res, err := m1.SignIn(ctx, s); err != nil || !res.OK() {
 		t.Fatalf("sign-in before the hangup: %+v, %v", res, err)
 	}
+	waitFor(t, "the sign-in to be handled", func() bool { return len(h.events.all()) == 1 })
 
 	h.failOpens.Store(3)
 	p1.Close()
@@ -250,11 +260,11 @@ func TestLinkAnswers(t *testing.T) {
 func TestLinkDeviceAndVendorBytes(t *testing.T) {
 	h := startLink(t, ok, func(c *meter.LinkConfig) { c.Device, c.Vendor = 0x01, 0x33 })
 	m, _ := h.meter(metersim.Options{AnswerTimeout: 500 * time.Millisecond})
-	if _, err := m.SignIn(ctxT(t), metersim.Shift{Driver: "X", At: shiftStart}); err != nil {
+	if _, err := m.SignOut(ctxT(t), metersim.Shift{Driver: "X", At: shiftStart}, metersim.NoRequest()); err != nil {
 		t.Fatal(err)
 	}
 	outs := h.observed.find(func(e meter.FrameEvent) bool { return e.Dir == meter.DirOut })
-	if len(outs) != 1 || hex.EncodeToString(outs[0].Raw) != "55aa0005013300e1904655aa" {
+	if len(outs) != 1 || hex.EncodeToString(outs[0].Raw) != "55aa0005013300e4904355aa" {
 		t.Fatalf("answer %v", outs)
 	}
 }
@@ -270,26 +280,30 @@ func TestLinkMonitorMode(t *testing.T) {
 	if _, err := m.Noise(5); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := m.SignIn(ctx, s); !errors.Is(err, metersim.ErrNoAnswer) || res.Sends != 2 {
-		t.Fatalf("sign-in in monitor mode: %+v, %v; want no answer", res, err)
+	if res, err := m.Send(ctx, s.SignOutFrame(false)); !errors.Is(err, metersim.ErrNoAnswer) || res.Sends != 2 {
+		t.Fatalf("sign-out in monitor mode: %+v, %v; want no answer", res, err)
 	}
 	if _, err := m.RequestSignIn(ctx, s); !errors.Is(err, metersim.ErrNoAnswer) {
 		t.Fatalf("request in monitor mode: %v", err)
+	}
+	if _, err := m.SignIn(ctx, s, metersim.NoRequest()); err != nil {
+		t.Fatal(err)
 	}
 	if res, err := m.Heartbeat(ctx, meter.StateSignedIn, s); err != nil || !res.OK() {
 		t.Fatalf("heartbeat in monitor mode: %+v, %v", res, err)
 	}
 	st := h.link.Stats()
-	if st.Frames.SignIn != 2 || st.Answers.OK+st.Answers.Failed+st.Answers.Request != 0 || st.Answers.Heartbeat != 1 {
+	if st.Frames.SignOut != 2 || st.Frames.SignIn != 1 || st.Frames.SignInRequest != 2 ||
+		st.Answers.OK+st.Answers.Failed+st.Answers.Request != 0 || st.Answers.Heartbeat != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	ins := h.observed.find(func(e meter.FrameEvent) bool { return e.Dir == meter.DirIn && e.Err == nil })
 	drops := h.observed.find(func(e meter.FrameEvent) bool { return e.Err != nil })
 	outs := h.observed.find(func(e meter.FrameEvent) bool { return e.Dir == meter.DirOut })
-	if len(ins) != 5 || len(outs) != 1 || len(drops) == 0 {
+	if len(ins) != 6 || len(outs) != 1 || len(drops) == 0 {
 		t.Fatalf("observed %d in, %d out, %d dropped", len(ins), len(outs), len(drops))
 	}
-	if ins[0].Frame.Command != meter.CmdSignIn || !bytes.Equal(ins[0].Raw, meter.AppendFrame(nil, s.SignInFrame())) {
+	if ins[0].Frame.Command != meter.CmdSignOut || !bytes.Equal(ins[0].Raw, meter.AppendFrame(nil, s.SignOutFrame(false))) {
 		t.Errorf("first frame observed: %v", ins[0])
 	}
 	t.Logf("monitor lines:\n%v\n%v", drops[0], ins[0])
@@ -310,28 +324,35 @@ func TestLinkStatusQuery(t *testing.T) {
 	}
 }
 
-// TestLinkBadBodies: a sign-in too short to read is answered 0xFF; one
-// with an invalid meter time is still an event, with the error attached.
+// TestLinkBadBodies: a sign-out too short to read is answered 0xFF, a
+// sign-in too short to read is counted and not answered; one with an
+// invalid meter time is still an event, with the error attached.
 func TestLinkBadBodies(t *testing.T) {
 	h := startLink(t, ok, nil)
 	m, _ := h.meter(metersim.Options{AnswerTimeout: 500 * time.Millisecond, MaxSends: 1})
 	ctx := ctxT(t)
-	short := metersim.Shift{Driver: "42108319880906011X"}.SignInFrame()
+	short := metersim.Shift{Driver: "42108319880906011X"}.SignOutFrame(false)
 	short.Data = short.Data[:40]
 	if res, err := m.Send(ctx, short); !errors.Is(err, metersim.ErrRefused) || res.Answer != meter.ResultFailed {
 		t.Fatalf("short body: %+v, %v; want 0xFF", res, err)
 	}
+	shortIn := metersim.Shift{Driver: "42108319880906011X"}.SignInFrame()
+	shortIn.Data = shortIn.Data[:40]
+	if err := m.SendOnly(shortIn); err != nil {
+		t.Fatal(err)
+	}
 	bad := metersim.Shift{Driver: "42108319880906011X", Trips: 7}.SignInFrame()
 	copy(bad.Data[41:47], []byte{0x20, 0x26, 0x02, 0x30, 0x10, 0x30}) // 30 February
-	if res, err := m.Send(ctx, bad); err != nil || !res.OK() {
-		t.Fatalf("invalid time: %+v, %v", res, err)
+	if err := m.SendOnly(bad); err != nil {
+		t.Fatal(err)
 	}
+	waitFor(t, "the sign-in with an invalid time", func() bool { return len(h.events.all()) == 1 })
 	evs := h.events.all()
 	if len(evs) != 1 || !errors.Is(evs[0].MeterTimeErr, meter.ErrBadTime) || !evs[0].MeterTime.IsZero() ||
 		evs[0].Identity() != "SIGN_IN|42108319880906011X|202602301030|7" {
 		t.Fatalf("events %+v", evs)
 	}
-	if st := h.link.Stats(); st.BadBodies != 1 || st.Answers.Failed != 1 || st.Answers.OK != 1 {
+	if st := h.link.Stats(); st.BadBodies != 2 || st.Answers.Failed != 1 || st.Answers.OK != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -355,13 +376,13 @@ func TestLinkStopsWhileOpenFails(t *testing.T) {
 // swallows the next, complete frame is given up after the frame timeout,
 // and the complete frame is then answered without the meter re-sending.
 func TestLinkAbandonsTruncatedFrame(t *testing.T) {
-	h := startLink(t, ok, nil)
-	m, _ := h.meter(metersim.Options{AnswerTimeout: 2 * time.Second})
+	h := startLink(t, ok, func(c *meter.LinkConfig) { c.Dialect.AnswerSignIn = true })
+	m, _ := h.meter(metersim.Options{AnswerTimeout: 2 * time.Second, Dialect: meter.Dialect{AnswerSignIn: true}})
 	s := metersim.Shift{Driver: "42108319880906011X", Trips: 1, At: shiftStart}
 	if _, err := m.Truncated(s.SignOutFrame(false), 20); err != nil { // declares 101 bytes; 20 + 63 arrive
 		t.Fatal(err)
 	}
-	res, err := m.SignIn(ctxT(t), s)
+	res, err := m.SignIn(ctxT(t), s, metersim.NoRequest())
 	if err != nil || !res.OK() || res.Sends != 1 {
 		t.Fatalf("sign-in behind a truncated frame: %+v, %v", res, err)
 	}

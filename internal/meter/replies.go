@@ -76,34 +76,45 @@ func (h Heartbeat) Append(dst []byte) []byte {
 	return appendASCII(dst, h.DriverLicence, driverLen)
 }
 
-// HeartbeatAnswer is the agent's 0x00E9 answer, 10 bytes. The zero value
-// (no limits, status 0) is what the agent sends.
+// HeartbeatAnswer is the agent's 0x00E9 answer: 10 bytes, or 11 where the
+// meter counts the count limit in 2 bytes (Dialect.CountLimitWidth). The
+// zero value (no limits, status 0, standard width) is what the agent sends.
 type HeartbeatAnswer struct {
 	ISUStatus  uint16
 	TimeLimit  [5]byte // BCD; zeros = none
-	CountLimit byte    // zero = none
-	Reserved   uint16
+	CountLimit uint16  // zero = none; one byte on the wire unless CountLimitWidth is 2
+	// CountLimitWidth is 1 (0 means 1) or 2.
+	CountLimitWidth int
+	Reserved        uint16
 }
 
-// ParseHeartbeatAnswer decodes a 0x00E9 answer.
+// ParseHeartbeatAnswer decodes a 0x00E9 answer; an 11-byte body has a
+// 2-byte count limit.
 func ParseHeartbeatAnswer(data []byte) (HeartbeatAnswer, error) {
 	if len(data) < HeartbeatAnswerSize {
 		return HeartbeatAnswer{}, fmt.Errorf("parse heartbeat answer of %d bytes: %w", len(data), ErrShortBody)
 	}
-	a := HeartbeatAnswer{
-		ISUStatus:  binary.BigEndian.Uint16(data[0:2]),
-		CountLimit: data[7],
-		Reserved:   binary.BigEndian.Uint16(data[8:10]),
-	}
+	a := HeartbeatAnswer{ISUStatus: binary.BigEndian.Uint16(data[0:2]), CountLimitWidth: 1}
 	copy(a.TimeLimit[:], data[2:7])
+	rest := data[7:]
+	if len(data) >= HeartbeatAnswerSize+1 {
+		a.CountLimitWidth, a.CountLimit, rest = 2, binary.BigEndian.Uint16(rest[0:2]), rest[2:]
+	} else {
+		a.CountLimit, rest = uint16(rest[0]), rest[1:]
+	}
+	a.Reserved = binary.BigEndian.Uint16(rest[0:2])
 	return a, nil
 }
 
-// Append appends the 10-byte wire body.
+// Append appends the 10-byte wire body, 11 with a 2-byte count limit.
 func (a HeartbeatAnswer) Append(dst []byte) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, a.ISUStatus)
 	dst = append(dst, a.TimeLimit[:]...)
-	dst = append(dst, a.CountLimit)
+	if a.CountLimitWidth == 2 {
+		dst = binary.BigEndian.AppendUint16(dst, a.CountLimit)
+	} else {
+		dst = append(dst, byte(a.CountLimit))
+	}
 	return binary.BigEndian.AppendUint16(dst, a.Reserved)
 }
 

@@ -30,11 +30,21 @@ type LinkStats struct {
 	BytesDropped uint64 `json:"bytes_dropped"` // bytes of those frames and of noise
 	BytesIn      uint64 `json:"bytes_in"`
 	BytesOut     uint64 `json:"bytes_out"`
-	// BadBodies counts sign-ins and sign-outs too short to read; they are
-	// answered 0xFF.
-	BadBodies uint64 `json:"bad_bodies"`
-	// HandlerErrors counts events the agent could not store (answered 0xFF).
+	// Echoes counts frames dropped because they were the agent's own
+	// transmission read back (an echoing RS-485 line).
+	Echoes uint64 `json:"echoes"`
+	// BadBodies counts reports too short to read (sign-ins, sign-outs,
+	// heartbeats, requests). A sign-out is answered 0xFF, a heartbeat
+	// answered, but the same bytes only once per window;
+	// BadBodiesUnanswered counts those left unanswered for that reason.
+	BadBodies           uint64 `json:"bad_bodies"`
+	BadBodiesUnanswered uint64 `json:"bad_bodies_unanswered"`
+	// HandlerErrors counts events the agent could not store at once.
 	HandlerErrors uint64 `json:"handler_errors"`
+	// FailedSignIns counts sign-ins whose 操作结果 was not 0x90: the meter
+	// did not sign the driver in; no punch is made.
+	FailedSignIns    uint64        `json:"failed_sign_ins"`
+	LastFailedSignIn *FailedSignIn `json:"last_failed_sign_in,omitempty"`
 
 	Opens           uint64    `json:"opens"`   // successful opens of the port
 	Reopens         uint64    `json:"reopens"` // opens after the first
@@ -58,7 +68,9 @@ type FrameCounts struct {
 	SignInRequest  uint64 `json:"sign_in_request"`
 	SignOutRequest uint64 `json:"sign_out_request"`
 	StatusReply    uint64 `json:"status_reply"`
-	Unknown        uint64 `json:"unknown"` // trips, vendor commands and anything else
+	// RequestNotWanted counts requests whose flag was not 0x90 (not answered).
+	RequestNotWanted uint64 `json:"request_not_wanted"`
+	Unknown          uint64 `json:"unknown"` // trips, vendor commands and anything else
 }
 
 // AnswerCounts counts frames the agent sent.
@@ -67,6 +79,7 @@ type AnswerCounts struct {
 	Failed        uint64 `json:"failed"`         // sign-in/out answered 0xFF
 	Heartbeat     uint64 `json:"heartbeat"`      // heartbeat answers
 	Request       uint64 `json:"request"`        // sign-in/out request answers
+	Refused       uint64 `json:"refused"`        // of those, refused (0xFF): no driver set
 	StatusQueries uint64 `json:"status_queries"` // status queries sent
 }
 
@@ -80,6 +93,15 @@ type HeartbeatStatus struct {
 	ForcedOff      bool       `json:"forced_off"`
 	CompanyLicence string     `json:"company_licence,omitempty"`
 	DriverLicence  string     `json:"driver_license,omitempty"`
+}
+
+// FailedSignIn is a sign-in report whose 操作结果 was not 0x90.
+type FailedSignIn struct {
+	At             time.Time `json:"at"`
+	Result         byte      `json:"result"`
+	DriverLicence  string    `json:"driver_license,omitempty"`
+	CompanyLicence string    `json:"company_licence,omitempty"`
+	MeterTime      string    `json:"meter_time"` // YYYYMMDDhhmm as sent
 }
 
 // MeterStatus is the meter's last answer to a status query.
@@ -116,6 +138,9 @@ type FrameEvent struct {
 	// Err is nil for a frame; for dropped bytes it says why: ErrNoise,
 	// ErrBadLength, ErrMissingEnd, ErrBadCheck or ErrTruncated.
 	Err error
+	// Echo is set on a frame dropped as the agent's own transmission
+	// read back.
+	Echo bool
 }
 
 // String renders the event on one line, e.g.
@@ -123,9 +148,13 @@ type FrameEvent struct {
 func (e FrameEvent) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %-3s ", e.Time.In(Zone).Format("15:04:05.000"), e.Dir)
-	if e.Err != nil {
+	switch {
+	case e.Err != nil:
 		fmt.Fprintf(&b, "DROPPED %d bytes (%v)", len(e.Raw), e.Err)
-	} else {
+	case e.Echo:
+		b.WriteString("ECHO of our own ")
+		b.WriteString(e.Frame.String())
+	default:
 		b.WriteString(e.Frame.String())
 	}
 	b.WriteByte(' ')

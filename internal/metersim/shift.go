@@ -24,6 +24,10 @@ type Shift struct {
 	At      time.Time // sign-in time (开机时间)
 	End     time.Time // sign-out time (当班关机时间); zero means At + 8h
 
+	// Result is the 操作结果 the meter reports with the sign-in; 0 means
+	// 0x90 (signed in). Anything else is a sign-in the meter refused.
+	Result byte
+
 	ShiftTrips uint32 // 车次 of the shift
 	Mileage    uint32 // 当班里程, 0.1 km
 	Fare       uint32 // 总计金额, 0.1 yuan
@@ -55,7 +59,7 @@ func (s Shift) EndTime() time.Time {
 func (s Shift) SignInBody() meter.SignIn {
 	return meter.SignIn{
 		CompanyLicence: s.company(), DriverLicence: s.Driver, Plate: s.plate(),
-		Time: meter.BCDTimeOf(s.At), TotalTrips: s.Trips, Result: meter.ResultOK,
+		Time: meter.BCDTimeOf(s.At), TotalTrips: s.Trips, Result: s.result(),
 	}
 }
 
@@ -93,10 +97,35 @@ func (s Shift) HeartbeatFrame(state meter.MeterState) meter.Frame {
 	return meter.Frame{Device: meter.DeviceMeter, Command: meter.CmdHeartbeat, Data: h.Append(nil)}
 }
 
-// requestFrame is a 0x00E0/0x00E3 request. PROTOCOL.md does not define
-// its body; the simulator sends licence, driver and plate (41 bytes), and
-// the agent reads none of it.
+// requestFrame is a 0x00E0/0x00E3 request: the 1-byte 开机标识 /
+// 关机标识, 0x90.
 func (s Shift) requestFrame(cmd uint16) meter.Frame {
-	b := meter.SignIn{CompanyLicence: s.company(), DriverLicence: s.Driver, Plate: s.plate()}.Append(nil)
-	return meter.Frame{Device: meter.DeviceMeter, Command: cmd, Data: b[:41]}
+	return meter.Frame{Device: meter.DeviceMeter, Command: cmd, Data: []byte{meter.RequestWanted}}
+}
+
+func (s Shift) result() byte {
+	if s.Result == 0 {
+		return meter.ResultOK
+	}
+	return s.Result
+}
+
+// withIdentity is the shift as the meter signs it in given the terminal's
+// answer: the answer's identity where it carries one.
+func (s Shift) withIdentity(id meter.Identity) Shift {
+	if id.DriverLicence == "" {
+		return s
+	}
+	s.Driver = id.DriverLicence
+	if id.CompanyLicence != "" {
+		s.Company = id.CompanyLicence
+	}
+	if id.Plate != "" {
+		s.Plate = id.Plate
+	}
+	return s
+}
+
+func (s Shift) identity() meter.Identity {
+	return meter.Identity{CompanyLicence: s.company(), DriverLicence: s.Driver, Plate: s.plate()}
 }

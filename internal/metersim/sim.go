@@ -25,6 +25,14 @@ type Options struct {
 	RetryDelay time.Duration
 	// Vendor is the vendor byte of the frames the meter sends.
 	Vendor byte
+	// Dialect is the meter's make: its command words for sign-in and
+	// sign-out, and whether it expects an answer to a sign-in. A meter
+	// with Dialect.AnswerSignIn is the legacy kind that re-sends 0x00E1
+	// until the agent answers 0x90; a standard meter reports it once.
+	Dialect meter.Dialect
+	// Echo makes the line hand back every byte the agent sends, like an
+	// RS-485 adapter that keeps its receiver on while sending.
+	Echo bool
 	// Status is the body the meter answers status queries with. Its
 	// WorkState is kept up to date (signed in or out) by the simulator.
 	// The zero value gets plausible version fields.
@@ -38,18 +46,33 @@ type Options struct {
 type Result struct {
 	Command uint16
 	// Answer is the result byte that answered the last send: 0x90, 0xFF,
-	// or 0 if that send went unanswered. A heartbeat answer counts as 0x90.
+	// or 0 if that send went unanswered (always 0 for a standard sign-in,
+	// which is not answered). A heartbeat answer counts as 0x90.
 	Answer byte
 	// History is every result byte received, in order, e.g. [0xFF 0x90].
 	History []byte
-	// Sends is how many times the frame was sent.
+	// Sends is how many times the frame was sent, counting a sign-out's
+	// 0x00F1 re-sends.
 	Sends int
 	// Data is the body of the last answer.
 	Data []byte
+	// Done is set when the exchange ended as the meter wanted: the agent
+	// answered 0x90, or a standard meter reported its sign-in.
+	Done bool
+	// SentAt is when the report was last written to the line.
+	SentAt time.Time
+	// Request is the sign-in or sign-out request (0x00E0, 0x00E3) that
+	// came before the report, if one was sent.
+	Request *Result
+	// Identity is who the meter signed in or out: the identity in the
+	// agent's answer to the request, or the shift's own when the answer
+	// carried none (a meter that reads the driver's card itself).
+	Identity meter.Identity
 }
 
-// OK reports whether the agent answered 0x90.
-func (r Result) OK() bool { return r.Answer == meter.ResultOK }
+// OK reports whether the exchange is done: answered 0x90, or a standard
+// sign-in reported.
+func (r Result) OK() bool { return r.Done }
 
 // Meter is a simulated taximeter on one end of a line. Its exchanges
 // (SignIn, SignOut, …) are not for concurrent use: a meter has one frame
@@ -68,6 +91,7 @@ type Meter struct {
 	mu            sync.Mutex
 	statusQueries int
 	badBytes      int
+	echoed        int
 	signedIn      bool
 	shift         Shift
 }
@@ -126,39 +150,99 @@ func (m *Meter) BadBytes() int {
 	return m.badBytes
 }
 
+// Echoed returns how many bytes an echoing line (Options.Echo) handed back.
+func (m *Meter) Echoed() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.echoed
+}
+
 // SendOption changes how a frame is sent.
 type SendOption func(*sendConfig)
 
 type sendConfig struct {
-	resend  bool
-	mode    byte
-	hasMode bool
+	resend    bool
+	mode      byte
+	hasMode   bool
+	noRequest bool
 }
 
-// Resend makes SignOut send 关机当班营运数据补传 (0x00F1) instead of 0x00E4.
+// Resend makes SignOut send 关机当班营运数据补传 (0x00F1) at once, as a meter
+// does with a sign-out it kept from an earlier shift; no request comes
+// first.
 func Resend(on bool) SendOption { return func(c *sendConfig) { c.resend = on } }
 
 // Mode makes SignOut append the 签退方式 byte (0 normal, 1 forced), as
 // some meters do.
 func Mode(b byte) SendOption { return func(c *sendConfig) { c.mode, c.hasMode = b, true } }
 
-// SignIn reports the shift's sign-in (0x00E1) and re-sends it until the
-// agent answers 0x90. No SendOption applies to a sign-in yet; they are
-// accepted for symmetry with SignOut.
-func (m *Meter) SignIn(ctx context.Context, s Shift, _ ...SendOption) (Result, error) {
-	res, err := m.Send(ctx, m.vendor(s.SignInFrame()))
-	if err == nil {
-		m.setShift(s, true)
-	}
-	return res, err
-}
+// NoRequest skips the request (0x00E0 / 0x00E3) before the report: the
+// report goes out with the shift's own identity.
+func NoRequest() SendOption { return func(c *sendConfig) { c.noRequest = true } }
 
-// SignOut reports the shift's sign-out (0x00E4, or 0x00F1 with
-// Resend(true)) and re-sends it until the agent answers 0x90.
-func (m *Meter) SignOut(ctx context.Context, s Shift, opts ...SendOption) (Result, error) {
+func sendOptions(opts []SendOption) sendConfig {
 	var c sendConfig
 	for _, o := range opts {
 		o(&c)
+	}
+	return c
+}
+
+// SignIn signs the shift's driver in as a standard meter does: it asks
+// the terminal who is driving (0x00E0, flag 0x90) and waits for the
+// answer, re-sending an unanswered request. A refusal (0xFF) ends the
+// exchange with ErrRefused and no sign-in. Otherwise the meter signs in
+// with the identity in the answer (the shift's own if the answer carries
+// none) and reports 0x00E1 once, with the shift's result byte, and waits
+// for nothing. A legacy meter (Dialect.AnswerSignIn) re-sends the report
+// until the agent answers 0x90.
+func (m *Meter) SignIn(ctx context.Context, s Shift, opts ...SendOption) (Result, error) {
+	c := sendOptions(opts)
+	var req *Result
+	if !c.noRequest {
+		r, id, err := m.request(ctx, meter.CmdSignInRequest, s)
+		if err != nil {
+			return Result{Command: m.opts.Dialect.Wire(meter.CmdSignIn), Request: &r}, err
+		}
+		req, s = &r, s.withIdentity(id)
+	}
+	f := m.vendor(s.SignInFrame())
+	f.Command = m.opts.Dialect.Wire(meter.CmdSignIn)
+	var res Result
+	if m.opts.Dialect.AnswerSignIn {
+		var err error
+		if res, err = m.Send(ctx, f); err != nil {
+			res.Request = req
+			return res, err
+		}
+	} else {
+		res = Result{Command: f.Command, Sends: 1, Done: true}
+		m.drain()
+		if err := m.write(meter.AppendFrame(nil, f)); err != nil {
+			return res, err
+		}
+		res.SentAt = time.Now()
+	}
+	res.Request, res.Identity = req, s.identity()
+	if s.result() == meter.ResultOK {
+		m.setShift(s, true)
+	}
+	return res, nil
+}
+
+// SignOut signs the shift's driver out as a standard meter does: the
+// request (0x00E3) first, as for SignIn, then the report (0x00E4). A
+// report the agent does not answer 0x90 is sent again as 0x00F1 until it
+// is. Resend(true) starts with 0x00F1 and sends no request.
+func (m *Meter) SignOut(ctx context.Context, s Shift, opts ...SendOption) (Result, error) {
+	c := sendOptions(opts)
+	var req *Result
+	if !c.noRequest && !c.resend {
+		r, id, err := m.request(ctx, meter.CmdSignOutRequest, s)
+		if err != nil {
+			return Result{Command: m.opts.Dialect.Wire(meter.CmdSignOut), Request: &r}, err
+		}
+		req, s = &r, s.withIdentity(id)
 	}
 	f := s.SignOutFrame(c.resend)
 	if c.hasMode {
@@ -166,47 +250,71 @@ func (m *Meter) SignOut(ctx context.Context, s Shift, opts ...SendOption) (Resul
 		b.HasMode, b.Mode = true, c.mode
 		f.Data = b.Append(nil)
 	}
-	res, err := m.Send(ctx, m.vendor(f))
+	f = m.vendor(f)
+	f.Command = m.opts.Dialect.Wire(f.Command)
+	resend := m.vendor(f)
+	resend.Command = m.opts.Dialect.Wire(meter.CmdSignOutResend)
+	res, err := m.exchange(ctx, f, m.opts.MaxSends, lastByte, resend)
+	res.Request, res.Identity = req, s.identity()
 	if err == nil {
 		m.setShift(s, false)
 	}
 	return res, err
 }
 
-// RequestSignIn sends 计价器开机 (0x00E0) and re-sends it until the agent's
-// answer carries result 0x90; Result.Data is the 57-byte answer.
+// request asks who is driving and returns the answer and its identity;
+// ErrRefused if the agent answered 0xFF.
+func (m *Meter) request(ctx context.Context, cmd uint16, s Shift) (Result, meter.Identity, error) {
+	res, err := m.exchange(ctx, m.vendor(s.requestFrame(cmd)), m.opts.MaxSends, lastByte, meter.Frame{}, stopOnRefusal)
+	if err != nil {
+		return res, meter.Identity{}, err
+	}
+	a, err := meter.ParseRequestAnswer(res.Data)
+	if err != nil {
+		return res, meter.Identity{}, fmt.Errorf("read answer to %s: %w", meter.CommandName(cmd), err)
+	}
+	return res, meter.Identity{CompanyLicence: a.CompanyLicence, DriverLicence: a.DriverLicence, Plate: a.Plate}, nil
+}
+
+// RequestSignIn sends 计价器开机 (0x00E0, flag 0x90) and re-sends it until
+// the agent answers; Result.Data is the 57-byte answer. A refusal (0xFF)
+// ends it with ErrRefused.
 func (m *Meter) RequestSignIn(ctx context.Context, s Shift) (Result, error) {
-	return m.Send(ctx, m.vendor(s.requestFrame(meter.CmdSignInRequest)))
+	res, _, err := m.request(ctx, meter.CmdSignInRequest, s)
+	return res, err
 }
 
 // RequestSignOut sends 计价器关机 (0x00E3), like RequestSignIn.
 func (m *Meter) RequestSignOut(ctx context.Context, s Shift) (Result, error) {
-	return m.Send(ctx, m.vendor(s.requestFrame(meter.CmdSignOutRequest)))
+	res, _, err := m.request(ctx, meter.CmdSignOutRequest, s)
+	return res, err
 }
 
 // Heartbeat sends one heartbeat (0x00E9) and waits one answer timeout for
 // the agent's answer; a heartbeat is not re-sent. It fails with
 // ErrNoAnswer if none came.
 func (m *Meter) Heartbeat(ctx context.Context, state meter.MeterState, s Shift) (Result, error) {
-	return m.exchange(ctx, m.vendor(s.HeartbeatFrame(state)), 1, func([]byte) byte { return meter.ResultOK })
+	return m.exchange(ctx, m.vendor(s.HeartbeatFrame(state)), 1, func([]byte) byte { return meter.ResultOK }, meter.Frame{})
 }
 
 // Send sends any frame and re-sends it until the agent answers with the
 // same command and a body whose last byte is 0x90, as the answers to
 // sign-in, sign-out and requests are.
 func (m *Meter) Send(ctx context.Context, f meter.Frame) (Result, error) {
-	return m.exchange(ctx, f, m.opts.MaxSends, func(data []byte) byte {
-		if len(data) == 0 {
-			return 0
-		}
-		return data[len(data)-1]
-	})
+	return m.exchange(ctx, f, m.opts.MaxSends, lastByte, meter.Frame{})
 }
 
 // SendOnly writes a frame and does not wait: trip records, vendor
 // commands and other frames the agent does not answer.
 func (m *Meter) SendOnly(f meter.Frame) error {
 	return m.write(meter.AppendFrame(nil, f))
+}
+
+func lastByte(data []byte) byte {
+	if len(data) == 0 {
+		return 0
+	}
+	return data[len(data)-1]
 }
 
 func (m *Meter) vendor(f meter.Frame) meter.Frame {
@@ -220,9 +328,13 @@ func (m *Meter) setShift(s Shift, signedIn bool) {
 	m.shift, m.signedIn = s, signedIn
 }
 
+// stopOnRefusal ends an exchange at the first 0xFF instead of re-sending.
+const stopOnRefusal = true
+
 // exchange sends f up to maxSends times (0: unlimited) until result of
-// an answer is 0x90.
-func (m *Meter) exchange(ctx context.Context, f meter.Frame, maxSends int, result func([]byte) byte) (Result, error) {
+// an answer is 0x90. Sends after the first go out as then, if it has a
+// command (a sign-out becomes 0x00F1). With stop set, a refusal ends it.
+func (m *Meter) exchange(ctx context.Context, f meter.Frame, maxSends int, result func([]byte) byte, then meter.Frame, stop ...bool) (Result, error) {
 	wire := meter.AppendFrame(nil, f)
 	res := Result{Command: f.Command}
 	for {
@@ -231,14 +343,18 @@ func (m *Meter) exchange(ctx context.Context, f meter.Frame, maxSends int, resul
 			if res.Answer != 0 {
 				why = ErrRefused
 			}
-			return res, fmt.Errorf("send %s %d times: %w", meter.CommandName(f.Command), res.Sends, why)
+			return res, fmt.Errorf("send %s %d times: %w", meter.CommandName(res.Command), res.Sends, why)
+		}
+		if then.Data != nil && res.Sends == 1 {
+			res.Command, wire = then.Command, meter.AppendFrame(nil, then)
 		}
 		m.drain()
 		if err := m.write(wire); err != nil {
 			return res, err
 		}
 		res.Sends++
-		ans, ok, err := m.await(ctx, f.Command)
+		res.SentAt = time.Now()
+		ans, ok, err := m.await(ctx, res.Command)
 		if err != nil {
 			return res, err
 		}
@@ -250,7 +366,11 @@ func (m *Meter) exchange(ctx context.Context, f meter.Frame, maxSends int, resul
 		res.Answer, res.Data = r, ans.Data
 		res.History = append(res.History, r)
 		if r == meter.ResultOK {
+			res.Done = true
 			return res, nil
+		}
+		if len(stop) > 0 && stop[0] {
+			return res, fmt.Errorf("send %s: %w (0x%02X)", meter.CommandName(res.Command), ErrRefused, r)
 		}
 		if maxSends > 0 && res.Sends >= maxSends {
 			continue // give up at the top of the loop, without waiting
@@ -321,6 +441,12 @@ func (m *Meter) read() {
 	buf := make([]byte, 1024)
 	for {
 		n, err := m.rw.Read(buf)
+		if n > 0 && m.opts.Echo {
+			m.mu.Lock()
+			m.echoed += n
+			m.mu.Unlock()
+			_ = m.write(buf[:n])
+		}
 		if n > 0 {
 			d.Write(buf[:n])
 			m.decode(&d)

@@ -25,6 +25,16 @@ type agentEnd struct {
 
 func startAgentEnd(t *testing.T, reply func(n int, f meter.Frame) []byte) (*metersim.Meter, *agentEnd) {
 	t.Helper()
+	p, _, a := agentPort(t, reply)
+	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 100 * time.Millisecond, RetryDelay: 5 * time.Millisecond, MaxSends: 5})
+	t.Cleanup(func() { m.Close() })
+	return m, a
+}
+
+// agentPort opens a pseudo-terminal and plays the agent on its port; the
+// caller starts the meter on p.Master.
+func agentPort(t *testing.T, reply func(n int, f meter.Frame) []byte) (*metersim.PTY, *os.File, *agentEnd) {
+	t.Helper()
 	p, err := metersim.OpenPTY()
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)
@@ -68,14 +78,12 @@ func startAgentEnd(t *testing.T, reply func(n int, f meter.Frame) []byte) (*mete
 			}
 		}
 	}()
-	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 100 * time.Millisecond, RetryDelay: 5 * time.Millisecond, MaxSends: 5})
 	t.Cleanup(func() {
-		m.Close()
 		p.Close()
 		port.Close()
 		<-done
 	})
-	return m, a
+	return p, port, a
 }
 
 func (a *agentEnd) frames() []meter.Frame {
@@ -117,6 +125,26 @@ func TestShiftWorkedFrame(t *testing.T) {
 	}
 }
 
+// okAnswer answers a request 0x90 with the given identity (zero-filled:
+// the meter reads the card itself).
+func okAnswer(cmd uint16, id meter.Identity) []byte {
+	a := meter.RequestAnswer{CompanyLicence: id.CompanyLicence, DriverLicence: id.DriverLicence, Plate: id.Plate, Result: meter.ResultOK}
+	return meter.AppendFrame(nil, meter.Frame{Command: cmd, Data: a.Append(nil)})
+}
+
+// standardAgent answers requests 0x90 with id and reports 0x90.
+func standardAgent(id meter.Identity) func(int, meter.Frame) []byte {
+	return func(_ int, f meter.Frame) []byte {
+		switch f.Command {
+		case meter.CmdSignInRequest, meter.CmdSignOutRequest:
+			return okAnswer(f.Command, id)
+		case meter.CmdSignOut, meter.CmdSignOutResend:
+			return answer(f.Command, meter.ResultOK)
+		}
+		return nil
+	}
+}
+
 // TestResendUntilOK: unanswered, then refused, then accepted: three sends
 // of the same bytes.
 func TestResendUntilOK(t *testing.T) {
@@ -129,7 +157,7 @@ func TestResendUntilOK(t *testing.T) {
 		}
 		return answer(f.Command, meter.ResultOK)
 	})
-	res, err := m.SignIn(context.Background(), worked)
+	res, err := m.Send(context.Background(), worked.SignInFrame())
 	if err != nil || res.Sends != 3 || !bytes.Equal(res.History, []byte{0xFF, 0x90}) || !res.OK() {
 		t.Fatalf("result %+v, %v", res, err)
 	}
@@ -145,15 +173,176 @@ func TestResendUntilOK(t *testing.T) {
 	}
 }
 
+// TestStandardSignIn: the meter asks (0x00E0, flag 0x90), signs in with
+// the identity the terminal gave, and reports 0x00E1 once with result
+// 0x90; it waits for no answer and never re-sends. Zero-filled identity
+// means the meter's own.
+func TestStandardSignIn(t *testing.T) {
+	id := meter.Identity{CompanyLicence: "440300999999", DriverLicence: "11010519491231002X", Plate: "D12345"}
+	m, a := startAgentEnd(t, standardAgent(id))
+	res, err := m.SignIn(context.Background(), worked)
+	if err != nil || !res.OK() || res.Sends != 1 || res.Answer != 0 || res.Request == nil || !res.Request.OK() || res.Identity != id {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	time.Sleep(250 * time.Millisecond) // two answer timeouts: no re-send comes
+	got := a.frames()
+	if len(got) != 2 || got[0].Command != meter.CmdSignInRequest || !bytes.Equal(got[0].Data, []byte{0x90}) || got[1].Command != meter.CmdSignIn {
+		t.Fatalf("agent got %v", got)
+	}
+	in, err := meter.ParseSignIn(got[1].Data)
+	if err != nil || in.DriverLicence != id.DriverLicence || in.CompanyLicence != id.CompanyLicence || in.Plate != id.Plate || in.Result != meter.ResultOK {
+		t.Errorf("sign-in body %+v, %v", in, err)
+	}
+
+	m2, a2 := startAgentEnd(t, standardAgent(meter.Identity{}))
+	if res, err := m2.SignIn(context.Background(), worked); err != nil || res.Identity.DriverLicence != worked.Driver {
+		t.Fatalf("meter's own identity: %+v, %v", res, err)
+	}
+	waitFrames(t, a2, 2)
+	if in, _ := meter.ParseSignIn(a2.frames()[1].Data); in.DriverLicence != worked.Driver {
+		t.Errorf("sign-in with the meter's own card: %+v", in)
+	}
+}
+
+// TestSignInRefused: a 0xFF answer to the request ends the sign-in; no
+// 0x00E1 goes out. A shift with a result byte reports a failed sign-in.
+func TestSignInRefused(t *testing.T) {
+	m, a := startAgentEnd(t, func(_ int, f meter.Frame) []byte {
+		if f.Command == meter.CmdSignInRequest {
+			r := meter.RequestAnswer{Result: meter.ResultFailed}
+			return meter.AppendFrame(nil, meter.Frame{Command: f.Command, Data: r.Append(nil)})
+		}
+		return nil
+	})
+	res, err := m.SignIn(context.Background(), worked)
+	if !errors.Is(err, metersim.ErrRefused) || res.OK() || res.Request == nil || res.Request.Sends != 1 {
+		t.Fatalf("refused: %+v, %v", res, err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if got := a.frames(); len(got) != 1 {
+		t.Fatalf("agent got %v after a refusal", got)
+	}
+
+	m2, a2 := startAgentEnd(t, standardAgent(meter.Identity{}))
+	failed := worked
+	failed.Result = 0xFF
+	if _, err := m2.SignIn(context.Background(), failed, metersim.NoRequest()); err != nil {
+		t.Fatal(err)
+	}
+	waitFrames(t, a2, 1)
+	if in, _ := meter.ParseSignIn(a2.frames()[0].Data); in.Result != 0xFF {
+		t.Errorf("failed sign-in reported with result 0x%02X", in.Result)
+	}
+}
+
+// TestLegacySignIn: a meter that expects an answer re-sends 0x00E1 until
+// the agent answers 0x90.
+func TestLegacySignIn(t *testing.T) {
+	p, port, a := agentPort(t, func(n int, f meter.Frame) []byte {
+		if f.Command == meter.CmdSignInRequest {
+			return okAnswer(f.Command, meter.Identity{})
+		}
+		if f.Command == meter.CmdSignIn && n >= 3 {
+			return answer(f.Command, meter.ResultOK)
+		}
+		return nil
+	})
+	_ = port
+	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 50 * time.Millisecond, Dialect: meter.Dialect{AnswerSignIn: true}})
+	defer m.Close()
+	res, err := m.SignIn(context.Background(), worked)
+	if err != nil || res.Sends != 2 || !res.OK() || res.Answer != meter.ResultOK {
+		t.Fatalf("legacy sign-in: %+v, %v", res, err)
+	}
+	if n := len(a.frames()); n != 3 {
+		t.Errorf("agent got %d frames, want request and two sign-ins", n)
+	}
+}
+
+// TestSignOutResentAsF1: a sign-out the agent does not answer 0x90 is
+// sent again as 0x00F1 until it is.
+func TestSignOutResentAsF1(t *testing.T) {
+	m, a := startAgentEnd(t, func(n int, f meter.Frame) []byte {
+		switch f.Command {
+		case meter.CmdSignOutRequest:
+			return okAnswer(f.Command, meter.Identity{})
+		case meter.CmdSignOut:
+			return answer(f.Command, meter.ResultFailed)
+		case meter.CmdSignOutResend:
+			if n >= 4 {
+				return answer(f.Command, meter.ResultOK)
+			}
+		}
+		return nil
+	})
+	res, err := m.SignOut(context.Background(), worked)
+	if err != nil || res.Sends != 3 || res.Command != meter.CmdSignOutResend || !res.OK() {
+		t.Fatalf("sign-out: %+v, %v", res, err)
+	}
+	var cmds []uint16
+	for _, f := range a.frames() {
+		cmds = append(cmds, f.Command)
+	}
+	if want := []uint16{meter.CmdSignOutRequest, meter.CmdSignOut, meter.CmdSignOutResend, meter.CmdSignOutResend}; !slicesEqual(cmds, want) {
+		t.Errorf("commands %04X, want %04X", cmds, want)
+	}
+}
+
+// TestVendorWords: a meter of a vendor dialect sends its own command
+// words with the standard bodies.
+func TestVendorWords(t *testing.T) {
+	p, _, a := agentPort(t, func(_ int, f meter.Frame) []byte {
+		switch f.Command {
+		case meter.CmdSignInRequest, meter.CmdSignOutRequest:
+			return okAnswer(f.Command, meter.Identity{})
+		case 0xF0E4:
+			return answer(f.Command, meter.ResultOK)
+		}
+		return nil
+	})
+	d := meter.Dialect{SignIn: 0xF0E1, SignOut: 0xF0E4, SignOutResend: 0xF0F1}
+	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 100 * time.Millisecond, Dialect: d})
+	defer m.Close()
+	ctx := context.Background()
+	if _, err := m.SignIn(ctx, worked); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := m.SignOut(ctx, worked); err != nil || res.Command != 0xF0E4 {
+		t.Fatal(res, err)
+	}
+	got := a.frames()
+	if len(got) != 4 || got[1].Command != 0xF0E1 || got[3].Command != 0xF0E4 || len(got[3].Data) != meter.SignOutSize {
+		t.Fatalf("frames %v", got)
+	}
+}
+
+// TestEchoLine: with Echo, every byte the agent sends comes back to it.
+func TestEchoLine(t *testing.T) {
+	p, port, a := agentPort(t, nil)
+	m := metersim.New(p.Master, metersim.Options{Echo: true})
+	defer m.Close()
+	w := answer(meter.CmdSignOut, meter.ResultOK)
+	if _, err := port.Write(w); err != nil {
+		t.Fatal(err)
+	}
+	waitFrames(t, a, 1)
+	if got := a.frames()[0]; got.Command != meter.CmdSignOut || !bytes.Equal(got.Data, []byte{0x90}) || m.Echoed() != len(w) {
+		t.Errorf("echo %v, %d bytes", got, m.Echoed())
+	}
+}
+
 func TestGiveUp(t *testing.T) {
 	m, _ := startAgentEnd(t, func(n int, f meter.Frame) []byte {
-		if f.Command == meter.CmdSignOut {
+		switch f.Command {
+		case meter.CmdSignOutRequest:
+			return okAnswer(f.Command, meter.Identity{})
+		case meter.CmdSignOut, meter.CmdSignOutResend:
 			return answer(f.Command, meter.ResultFailed)
 		}
 		return nil
 	})
 	ctx := context.Background()
-	if res, err := m.SignIn(ctx, worked); !errors.Is(err, metersim.ErrNoAnswer) || res.Sends != 5 || res.Answer != 0 {
+	if res, err := m.SignIn(ctx, worked); !errors.Is(err, metersim.ErrNoAnswer) || res.Request.Sends != 5 || res.OK() {
 		t.Errorf("unanswered: %+v, %v", res, err)
 	}
 	if res, err := m.SignOut(ctx, worked); !errors.Is(err, metersim.ErrRefused) || res.Sends != 5 || len(res.History) != 5 {
@@ -169,15 +358,33 @@ func TestGiveUp(t *testing.T) {
 	}
 }
 
+func waitFrames(t *testing.T, a *agentEnd, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for len(a.frames()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("agent got %d frames, want %d", len(a.frames()), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func slicesEqual(a, b []uint16) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // TestStatusQuery: the meter answers status queries on its own, with its
 // work state.
 func TestStatusQuery(t *testing.T) {
-	m, a := startAgentEnd(t, func(n int, f meter.Frame) []byte {
-		if f.Command == meter.CmdSignIn {
-			return answer(f.Command, meter.ResultOK)
-		}
-		return nil
-	})
+	m, a := startAgentEnd(t, standardAgent(meter.Identity{}))
 	query := meter.AppendFrame(nil, meter.Frame{Command: meter.CmdStatus, Data: meter.StatusQuery{Time: time.Now()}.Append(nil)})
 	status := func() meter.StatusReply {
 		t.Helper()
@@ -205,6 +412,7 @@ func TestStatusQuery(t *testing.T) {
 	if _, err := m.SignIn(context.Background(), worked); err != nil {
 		t.Fatal(err)
 	}
+	waitFrames(t, a, 3) // the status reply, the request and the sign-in
 	if r := status(); r.WorkState != 0x00 || r.DriverLicence != worked.Driver || r.TotalTrips != 1234 || r.Plate != "B12345" {
 		t.Errorf("after sign-in: %+v", r)
 	}

@@ -34,9 +34,24 @@ var errDuplicate = errors.New("duplicate")
 // fails with an error wrapping ErrFull. Pending and dead records are never
 // dropped.
 func (o *Outbox) Enqueue(r Record) (id uint64, dup bool, err error) {
+	return o.enqueue(r, "")
+}
+
+// EnqueueDead stores r as Enqueue does, but dead at once with the given
+// reason: an event that must never be sent (a sign-in without a driver
+// licence) is still kept and shown to the technician.
+func (o *Outbox) EnqueueDead(r Record, reason string) (id uint64, dup bool, err error) {
+	if reason == "" {
+		reason = "stored dead"
+	}
+	return o.enqueue(r, reason)
+}
+
+func (o *Outbox) enqueue(r Record, deadReason string) (id uint64, dup bool, err error) {
 	if err := o.writable(); err != nil {
 		return 0, false, fmt.Errorf("enqueue: %w", err)
 	}
+	r.DeadReason = deadReason
 	id, dup, err = o.enqueueOnce(&r)
 	if errors.Is(err, errNoRoom) {
 		n, perr := o.pruneForRoom()
@@ -79,14 +94,17 @@ func (o *Outbox) enqueueOnce(r *Record) (id uint64, dup bool, err error) {
 		id = getUint(bs.meta, keyLastID) + 1
 		r.ID, r.State = id, Pending
 		r.Attempts, r.NextAttempt, r.LastError = 0, time.Time{}, nil
-		r.DeliveredAt, r.DeadAt, r.DeadReason, r.Requeued = time.Time{}, time.Time{}, "", 0
+		r.DeliveredAt, r.DeadAt, r.Requeued = time.Time{}, time.Time{}, 0 // DeadReason is enqueue's
+		if r.DeadReason != "" {
+			r.State, r.DeadAt = Dead, now
+		}
 		if err := bs.put(r); err != nil {
 			return err
 		}
 		if err := putUint(bs.meta, keyLastID, id); err != nil {
 			return err
 		}
-		if err := addCount(bs.meta, Pending, 1); err != nil {
+		if err := addCount(bs.meta, r.State, 1); err != nil {
 			return err
 		}
 		if r.Identity != "" {

@@ -48,6 +48,10 @@ var (
 	// ErrBadEventTime means SetEventTime was given a time that is not in
 	// the punch API's layout.
 	ErrBadEventTime = errors.New("event time not in 2006-01-02T15:04:05.000+08:00 layout")
+
+	// ErrBadDriver means SetDriver was given a driver the meter's fields
+	// cannot carry (see Driver.Check).
+	ErrBadDriver = errors.New("driver identity does not fit the meter protocol")
 )
 
 // LockedError is the error Open returns when another process holds the

@@ -12,10 +12,17 @@
 // WeChat Pay public key (Wechatpay-Serial PUB_KEY_ID_…) or, when the
 // request names it in Wechatpay-Serial, its platform certificate.
 //
+// WeChat Pay's key changes can be played: several platform certificates,
+// a rotation mid-run (RotatePlatformCert, which also serves the new one on
+// GET /v3/certificates, encrypted under the APIv3 key as the public API
+// description has it), a merchant's switch from certificate-signed to
+// public-key-signed answers (SetAnswerSigner), and a WeChat Pay clock that
+// is off from the terminal's (SetClockSkew).
+//
 // Faults are programmable: Inject queues faults for the next valid
 // requests, Options.Faults decides per request. Every fault the uploader
-// must survive is there: 5xx, 429 with Retry-After, 400 PARAM_ERROR, 401,
-// 403, 404, a reset connection, a stalled answer, and 204 answers that are
+// must survive is there: 5xx, 429 with Retry-After, 400 PARAM_ERROR, 400
+// INVALID_REQUEST about the serial, 401, 403, 404, a reset connection, a stalled answer, and 204 answers that are
 // unsigned, badly signed, out of the time window or carry a
 // WECHATPAY/SIGNTEST/ probe signature. An outage is Stop (connections
 // refused) and Start (back on the same address).

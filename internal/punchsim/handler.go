@@ -41,7 +41,7 @@ var faultSignModes = map[FaultKind]signMode{
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	x := Exchange{
-		At:           s.opts.Now(),
+		At:           s.now(),
 		RequestID:    requestID(),
 		AcceptSerial: r.Header.Get("Wechatpay-Serial"),
 	}
@@ -51,6 +51,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer func() { s.record(x) }()
 
+	if r.URL.Path == CertificatesPath {
+		s.certificates(w, r, &x)
+		return
+	}
 	if r.Method != http.MethodPost {
 		s.reject(w, &x, RejectMethod, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "only POST")
 		return
@@ -178,19 +182,15 @@ func (s *Server) answerError(w http.ResponseWriter, x *Exchange, status int, cod
 	s.answer(w, x, status, body, signNormal)
 }
 
-// answer writes status and body, signed as mode says, with the key the
-// request asked for in Wechatpay-Serial (the platform certificate if it
-// named it, the public key otherwise).
+// answer writes status and body, signed as mode says, with the key
+// answerKey picks.
 func (s *Server) answer(w http.ResponseWriter, x *Exchange, status int, body []byte, mode signMode) {
 	x.Status = status
 	h := w.Header()
 	h.Set("Request-ID", x.RequestID)
 	if mode != signNone {
-		key, serial := s.pubSigner, s.keys.PublicKeyID
-		if x.AcceptSerial != "" && x.AcceptSerial == s.keys.PlatformSerialNo {
-			key, serial = s.platSigner, s.keys.PlatformSerialNo
-		}
-		ts := s.opts.Now()
+		key, serial := s.answerKey(x.AcceptSerial)
+		ts := s.now()
 		if mode == signOld {
 			ts = ts.Add(-OldTimestampAge)
 		}

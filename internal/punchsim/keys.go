@@ -32,6 +32,7 @@ type Keys struct {
 	PlatformCertFile string `json:"platform_cert_file"` // wechatpay.platform_cert_file
 	PlatformSerialNo string `json:"platform_serial_no"` // serial of PlatformCertFile, upper-case hex
 	CAFile           string `json:"ca_file"`            // wechatpay.ca_file: the root of the fake's TLS certificate
+	APIv3KeyFile     string `json:"apiv3_key_file"`     // wechatpay.apiv3_key_file (32 characters, mode 0600)
 
 	MerchantPublicKeyFile string `json:"merchant_public_key_file"` // what the fake verifies requests with
 	PublicKeySignerFile   string `json:"public_key_signer_file"`   // private half of PublicKeyFile
@@ -65,6 +66,10 @@ func GenerateKeys(dir string) (Keys, error) {
 		CAFile:                filepath.Join(dir, "ca.pem"),
 		TLSCertFile:           filepath.Join(dir, "server.pem"),
 		TLSKeyFile:            filepath.Join(dir, "server_key.pem"),
+		APIv3KeyFile:          filepath.Join(dir, "apiv3.key"),
+	}
+	if err := os.WriteFile(k.APIv3KeyFile, []byte(randomKey(32)+"\n"), 0o600); err != nil {
+		return Keys{}, fmt.Errorf("write apiv3 key: %w", err)
 	}
 
 	merchant, err := rsa.GenerateKey(rand.Reader, 2048)

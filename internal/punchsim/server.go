@@ -1,14 +1,18 @@
 package punchsim
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"log"
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -40,6 +44,7 @@ type Exchange struct {
 	Seq          int       `json:"seq"` // 1-based, in arrival order
 	At           time.Time `json:"at"`
 	RequestID    string    `json:"request_id"`
+	Path         string    `json:"path,omitempty"` // set for other APIs than the punch (CertificatesPath)
 	MchID        string    `json:"mchid,omitempty"`
 	Nonce        string    `json:"nonce,omitempty"`
 	Timestamp    int64     `json:"timestamp,omitempty"`
@@ -63,12 +68,12 @@ type Stats struct {
 
 // Server is the fake punch endpoint. Its methods are safe for concurrent use.
 type Server struct {
-	keys       Keys
-	opts       Options
-	merchant   *rsa.PublicKey
-	pubSigner  *rsa.PrivateKey
-	platSigner *rsa.PrivateKey
-	tlsConfig  *tls.Config
+	keys      Keys
+	opts      Options
+	merchant  *rsa.PublicKey
+	pubSigner *rsa.PrivateKey
+	apiv3Key  []byte
+	tlsConfig *tls.Config
 
 	mu        sync.Mutex
 	addr      string
@@ -83,7 +88,12 @@ type Server struct {
 	exchanges []Exchange
 	accepted  []Punch
 	stats     Stats
-	changed   chan struct{} // closed and replaced after every exchange
+	changed   chan struct{}  // closed and replaced after every exchange
+	platforms []PlatformCert // served on GET /v3/certificates
+	current   int            // index in platforms of the certificate that signs
+	signer    AnswerSigner
+	skew      time.Duration // the fake's clock minus Options.Now
+	certsDown bool          // GET /v3/certificates resets the connection
 }
 
 // New loads keys and starts serving HTTPS on opts.Addr.
@@ -106,8 +116,28 @@ func New(keys Keys, opts Options) (*Server, error) {
 	if s.pubSigner, err = loadPrivateKey(keys.PublicKeySignerFile); err != nil {
 		return nil, fmt.Errorf("load public key signer: %w", err)
 	}
-	if s.platSigner, err = loadPrivateKey(keys.PlatformKeyFile); err != nil {
+	platKey, err := loadPrivateKey(keys.PlatformKeyFile)
+	if err != nil {
 		return nil, fmt.Errorf("load platform key: %w", err)
+	}
+	platDER, err := readPEM(keys.PlatformCertFile, "CERTIFICATE")
+	if err != nil {
+		return nil, fmt.Errorf("load platform certificate: %w", err)
+	}
+	platCert, err := x509.ParseCertificate(platDER)
+	if err != nil {
+		return nil, fmt.Errorf("load platform certificate: %w", err)
+	}
+	s.platforms = []PlatformCert{{
+		Serial: keys.PlatformSerialNo, Cert: platCert, key: platKey,
+		PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: platDER}),
+	}}
+	if keys.APIv3KeyFile != "" {
+		k, err := os.ReadFile(keys.APIv3KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load apiv3 key: %w", err)
+		}
+		s.apiv3Key = bytes.TrimSpace(k)
 	}
 	cert, err := tls.LoadX509KeyPair(keys.TLSCertFile, keys.TLSKeyFile)
 	if err != nil {
@@ -350,7 +380,7 @@ func (s *Server) useNonce(n string, ts int64) bool {
 	}
 	s.nonces[n] = ts
 	if len(s.nonces)%4096 == 0 {
-		horizon := s.opts.Now().Add(-2 * window).Unix()
+		horizon := s.opts.Now().Add(s.skew - 2*window).Unix()
 		maps.DeleteFunc(s.nonces, func(_ string, t int64) bool { return t < horizon })
 	}
 	return true

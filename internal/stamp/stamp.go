@@ -7,12 +7,19 @@
 // meter's time is used if it is plausible, and otherwise the event is held
 // with its boot id and CLOCK_BOOTTIME reading and stamped once the clock is
 // trusted. A time before the trust floor never goes out.
+//
+// While the system does not report the clock synchronised (SyncState), a
+// wall clock more than MaxMeterSkew from the meter's own clock is not
+// trusted either: the event takes the meter's time, and the disagreement
+// is kept for `agent status` (a board whose clock came up in 2042 sent its
+// sign-ins with 2042 times). docs/meter-protocol.md, "Time".
 package stamp
 
 import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,8 +47,24 @@ type Source string
 const (
 	FromWallClock Source = "wall clock"
 	FromMeter     Source = "meter time"
+	// FromMeterSkew: the clock was not synchronised and disagreed with
+	// the meter's by more than MaxMeterSkew.
+	FromMeterSkew Source = "meter time (unsynchronised wall clock disagrees)"
 	Held          Source = "held until the clock is trusted"
 )
+
+// MaxMeterSkew is how far an unsynchronised wall clock may be from the
+// meter's clock and still be trusted. The meter's time has minute
+// precision and its own drift; an hour is far beyond both.
+const MaxMeterSkew = time.Hour
+
+// Disagreement is a time the unsynchronised wall clock and the meter's
+// clock disagreed by more than MaxMeterSkew.
+type Disagreement struct {
+	At     time.Time     `json:"at"`     // the wall clock at receipt
+	Meter  time.Time     `json:"meter"`  // the meter's time for the event
+	Offset time.Duration `json:"offset"` // wall clock minus meter time
+}
 
 // Reading is the clock at the moment a frame arrived.
 type Reading struct {
@@ -49,6 +72,7 @@ type Reading struct {
 	BootID    string
 	Monotonic time.Duration // CLOCK_BOOTTIME: counts through suspend, restarts at boot
 	Trusted   bool
+	Synced    bool // the system reported the clock synchronised
 }
 
 // Clock reads the wall clock and the boot clock and knows when the wall
@@ -57,12 +81,38 @@ type Clock struct {
 	TrustedAfter time.Time
 	Now          func() time.Time
 	Boot         func() (bootID string, sinceBoot time.Duration, err error)
+	// Sync reports whether the system says the clock is synchronised;
+	// nil means it always is.
+	Sync func() SyncState
+
+	mu       sync.Mutex
+	disagree *Disagreement
 }
 
 // System returns the machine's clocks, trusting the wall clock from
 // trustedAfter on.
 func System(trustedAfter time.Time) *Clock {
-	return &Clock{TrustedAfter: trustedAfter, Now: time.Now, Boot: systemBoot}
+	return &Clock{TrustedAfter: trustedAfter, Now: time.Now, Boot: systemBoot, Sync: SystemSync}
+}
+
+// SyncState reports the synchronisation state now.
+func (c *Clock) SyncState() SyncState {
+	if c.Sync == nil {
+		return SyncState{Synchronized: true, Source: SyncUnknown}
+	}
+	return c.Sync()
+}
+
+// LastDisagreement is the last time an unsynchronised wall clock was
+// found more than MaxMeterSkew from the meter's, or nil.
+func (c *Clock) LastDisagreement() *Disagreement {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.disagree == nil {
+		return nil
+	}
+	d := *c.disagree
+	return &d
 }
 
 // Trusted reports whether the wall clock is past the trust floor now.
@@ -70,7 +120,7 @@ func (c *Clock) Trusted() bool { return !c.Now().Before(c.TrustedAfter) }
 
 // Read takes a reading for an arriving frame.
 func (c *Clock) Read() Reading {
-	r := Reading{Wall: c.Now()}
+	r := Reading{Wall: c.Now(), Synced: c.SyncState().Synchronized}
 	r.Trusted = !r.Wall.Before(c.TrustedAfter)
 	if id, mono, err := c.Boot(); err == nil {
 		r.BootID, r.Monotonic = id, mono
@@ -81,12 +131,19 @@ func (c *Clock) Read() Reading {
 // EventTime picks the event time for a frame read at r whose meter time is
 // meterTime (zero if the meter's BCD was invalid). resend is true for a
 // re-sent sign-out (0x00F1). An empty string with Held means: store the
-// event and stamp it later with Resolve.
+// event and stamp it later with Resolve. An unsynchronised wall clock
+// more than MaxMeterSkew from a plausible meter time gives way to it, and
+// the disagreement is kept (LastDisagreement).
 func (c *Clock) EventTime(r Reading, meterTime time.Time, resend bool) (string, Source) {
 	plausible := !meterTime.IsZero() && !meterTime.Before(c.TrustedAfter.Add(-meterSlack))
 	switch {
 	case resend && plausible:
 		return Format(meterTime), FromMeter
+	case r.Trusted && !r.Synced && plausible && skewed(r.Wall, meterTime):
+		c.mu.Lock()
+		c.disagree = &Disagreement{At: r.Wall, Meter: meterTime, Offset: r.Wall.Sub(meterTime)}
+		c.mu.Unlock()
+		return Format(meterTime), FromMeterSkew
 	case r.Trusted:
 		return Format(r.Wall), FromWallClock
 	case plausible:
@@ -114,6 +171,11 @@ func (c *Clock) Resolve(bootID string, mono time.Duration) (eventTime string, ex
 		}
 	}
 	return Format(now), false, true
+}
+
+func skewed(wall, meter time.Time) bool {
+	d := wall.Sub(meter)
+	return d > MaxMeterSkew || d < -MaxMeterSkew
 }
 
 func systemBoot() (string, time.Duration, error) {

@@ -1,9 +1,12 @@
 package stamp
 
 import (
+	"os"
 	"regexp"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var apiPattern = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$`)
@@ -100,4 +103,73 @@ func TestSystemClockReads(t *testing.T) {
 	if r.BootID == "" || r.Monotonic <= 0 {
 		t.Fatalf("system reading lacks boot id or boot clock: %+v", r)
 	}
+}
+
+// TestEventTimeAgainstTheMeter: while the clock is not synchronised, a
+// wall clock more than an hour from the meter's gives way to the meter's
+// time and the disagreement is kept; within the hour, or synchronised,
+// the wall clock is trusted as before. The field report: a board whose
+// clock came up in 2042.
+func TestEventTimeAgainstTheMeter(t *testing.T) {
+	meter := time.Date(2026, 11, 30, 11, 50, 0, 0, Zone)
+	for _, tt := range []struct {
+		name    string
+		wall    time.Time
+		synced  bool
+		want    string
+		wantSrc Source
+	}{
+		{"2042, not synchronised", time.Date(2042, 4, 27, 2, 20, 0, 0, time.UTC), false, "2026-11-30T11:50:00.000+08:00", FromMeterSkew},
+		{"2042, synchronised", time.Date(2042, 4, 27, 2, 20, 0, 0, time.UTC), true, "2042-04-27T10:20:00.000+08:00", FromWallClock},
+		{"59 minutes off, not synchronised", meter.Add(59 * time.Minute), false, "2026-11-30T12:49:00.000+08:00", FromWallClock},
+		{"61 minutes behind, not synchronised", meter.Add(-61 * time.Minute), false, "2026-11-30T11:50:00.000+08:00", FromMeterSkew},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeClock{wall: tt.wall, bootID: "b1", mono: time.Minute}
+			c := f.clock(floor)
+			c.Sync = func() SyncState { return SyncState{Synchronized: tt.synced, Source: SyncKernel} }
+			got, src := c.EventTime(c.Read(), meter, false)
+			if got != tt.want || src != tt.wantSrc {
+				t.Fatalf("EventTime = %q (%s), want %q (%s)", got, src, tt.want, tt.wantSrc)
+			}
+			d := c.LastDisagreement()
+			if (src == FromMeterSkew) != (d != nil) || d != nil && (d.Offset != tt.wall.Sub(meter) || !d.Meter.Equal(meter)) {
+				t.Errorf("disagreement %+v", d)
+			}
+		})
+	}
+}
+
+// TestReadSync: systemd's rule (maximum error below 16 s, STA_UNSYNC
+// ignored), and timesyncd's flag file when adjtimex is refused.
+func TestReadSync(t *testing.T) {
+	dir := t.TempDir()
+	flag := dir + "/timesync/synchronized"
+	kernel := func(d time.Duration, err error) func() (time.Duration, error) {
+		return func() (time.Duration, error) { return d, err }
+	}
+	if st := readSync(kernel(500*time.Millisecond, nil), flag); !st.Synchronized || st.Source != SyncKernel {
+		t.Errorf("small max error: %+v", st)
+	}
+	if st := readSync(kernel(16*time.Second, nil), flag); st.Synchronized {
+		t.Errorf("max error 16 s counted as synchronised: %+v", st)
+	}
+	eperm := kernel(0, unix.EPERM)
+	if st := readSync(eperm, flag); st.Synchronized || st.Source != SyncUnknown || st.Err == "" {
+		t.Errorf("EPERM without timesyncd: %+v", st)
+	}
+	if err := os.MkdirAll(dir+"/timesync", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if st := readSync(eperm, flag); st.Synchronized || st.Source != SyncTimesyncd {
+		t.Errorf("EPERM, timesyncd not yet synchronised: %+v", st)
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st := readSync(eperm, flag); !st.Synchronized || st.Source != SyncTimesyncd {
+		t.Errorf("EPERM, timesyncd synchronised: %+v", st)
+	}
+	// This machine's own state reads one way or the other.
+	t.Logf("this machine: %+v", SystemSync())
 }

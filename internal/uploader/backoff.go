@@ -47,6 +47,10 @@ func (s schedule) next(rec outbox.Record, e *DeliveryError, at time.Time, r floa
 	case e.Kind == KindAbandoned:
 		// Cut off by shutdown: due at once when the agent starts again.
 		return at
+	case e.Held() && e.Resigned:
+		// The authenticator now signs with WeChat Pay's time: try again
+		// soon, not after HeldRetry.
+		return at.Add(s.min)
 	case e.Held():
 		// Slow, with ±10% so that a fleet with a bad key spreads out.
 		return at.Add(s.held - s.held/10 + time.Duration(r*float64(s.held/5)))

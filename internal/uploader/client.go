@@ -10,6 +10,17 @@ import (
 	"taxi-agent/internal/outbox"
 )
 
+// Client is one punch exchange without the drain loop: sign (the
+// Authenticator), POST with the transport's quick retries, verify the
+// answer and classify it (wechatpay.Classify) into nil or a
+// *DeliveryError. The drain loop uses the same code; a fleet gateway that
+// relays terminals' punches uses a Client of its own, with the schedule,
+// the systemic-rejection streak and the outbox left to its callers.
+type Client struct {
+	pc   *punchClient
+	wire *wireCounter
+}
+
 // Answer is an HTTP answer to a punch as it arrived: status, headers and
 // body (at most 64 KiB of it).
 type Answer struct {
@@ -19,38 +30,37 @@ type Answer struct {
 	Body   []byte
 }
 
-// Client is the punch call on its own, without the drain loop: sign,
-// POST with a few quick transport retries (each re-signed), verify and
-// classify, exactly as the Uploader does it. taxi-gateway relays each
-// terminal's punch through one.
-type Client struct {
-	pc   *punchClient
-	wire *wireCounter
-}
-
-// NewClient builds a Client for cfg (BaseURL, CAFile, UserAgent,
-// AttemptTimeout and the transport fields; the drain loop's fields are
-// ignored), authenticating with auth.
+// NewClient builds a Client from cfg's BaseURL, CAFile, UserAgent,
+// AttemptTimeout, MaxIdleConns and transport retries; the schedule fields
+// are unused.
 func NewClient(cfg Config, auth Authenticator) (*Client, error) {
 	if auth == nil {
-		return nil, fmt.Errorf("new punch client: %w: authenticator is required", ErrConfig)
+		return nil, fmt.Errorf("new client: %w: an authenticator is required", ErrConfig)
 	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("new punch client: %w", err)
+		return nil, fmt.Errorf("new client: %w", err)
 	}
 	wc := &wireCounter{}
 	hc, err := newHTTPClient(cfg, wc, auth)
 	if err != nil {
-		return nil, fmt.Errorf("new punch client: %w", err)
+		return nil, fmt.Errorf("new client: %w", err)
 	}
-	return &Client{pc: newPunchClient(cfg, auth, hc, randFloat), wire: wc}, nil
+	return &Client{pc: newPunchClient(cfg, auth, hc, rand.Float64), wire: wc}, nil
 }
 
-// Send sends ev once and returns the answer as it arrived (Status 0 when
-// none did) and nil when it is a verified 2xx, or the classified failure.
-// ctx bounds the whole call, quick retries included.
-func (c *Client) Send(ctx context.Context, ev outbox.Event) (Answer, *DeliveryError) {
+// Send delivers ev once and returns nil when WeChat Pay's answer is a
+// verified 2xx; otherwise the *DeliveryError says what kind of failure it
+// was (Retryable, Held, Rejected) with WeChat Pay's status, code, message
+// and Request-ID.
+func (c *Client) Send(ctx context.Context, ev outbox.Event) *DeliveryError {
+	return c.pc.send(ctx, ev)
+}
+
+// Exchange is Send that also returns the answer as it arrived (Status 0
+// when none did), for a relay that passes WeChat Pay's own status and body
+// on. ctx bounds the whole call, quick retries included.
+func (c *Client) Exchange(ctx context.Context, ev outbox.Event) (Answer, *DeliveryError) {
 	return c.pc.exchange(ctx, ev)
 }
 
@@ -59,20 +69,3 @@ func (c *Client) URL() string { return c.pc.url }
 
 // CloseIdleConnections closes the kept-alive connections.
 func (c *Client) CloseIdleConnections() { c.pc.http.HTTPClient.CloseIdleConnections() }
-
-// LastAnswer is the last answer received; ok is false before any.
-func (c *Client) LastAnswer() (Answer, bool) {
-	a := c.pc.last.Load()
-	if a == nil {
-		return Answer{}, false
-	}
-	return *a, true
-}
-
-// RetryAfter is a 429's or 503's Retry-After, parsed as the client does.
-func (c *Client) RetryAfter(a Answer) (time.Duration, bool) {
-	return c.pc.retryAfter(&http.Response{StatusCode: a.Status, Header: a.Header})
-}
-
-// randFloat is the jitter source of a Client: math/rand/v2's global one.
-func randFloat() float64 { return rand.Float64() }

@@ -34,6 +34,13 @@ const (
 	DefaultTransportRetries = 2
 	DefaultTransportWaitMin = 250 * time.Millisecond
 	DefaultTransportWaitMax = 2 * time.Second
+
+	// DefaultSystemicStreak is how many different events in a row may get
+	// the same 4xx refusal before it is taken as systemic (the terminal's
+	// setup, not the events) and the queue is held instead of
+	// dead-lettering the backlog: at most this many minus one are
+	// dead-lettered by one mistake.
+	DefaultSystemicStreak = 3
 )
 
 // Config tunes an Uploader. Zero fields take the defaults above.
@@ -85,6 +92,11 @@ type Config struct {
 	// sequential drain. A relay with many calls in flight needs more.
 	MaxIdleConns int
 
+	// SystemicStreak is the number of different events in a row refused
+	// with the same status and code that holds the queue; 0 means
+	// DefaultSystemicStreak.
+	SystemicStreak int
+
 	// Stamp resolves a held event (Event.EventTime == "") once the wall
 	// clock is trusted: it returns the event time, or ok=false to wait.
 	// Nil means held events wait until something else stamps them.
@@ -125,6 +137,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxIdleConns <= 0 {
 		c.MaxIdleConns = 2
+	}
+	if c.SystemicStreak <= 0 {
+		c.SystemicStreak = DefaultSystemicStreak
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = fmt.Sprintf("taxi-agent (%s/%s) %s", runtime.GOOS, runtime.GOARCH, runtime.Version())

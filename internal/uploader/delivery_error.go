@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/wechatpay"
 )
 
 // Kind classifies a failed delivery attempt.
@@ -56,6 +57,14 @@ type DeliveryError struct {
 	// RetryAfter is the server's Retry-After, uncapped; 0 when absent.
 	RetryAfter time.Duration
 	Err        error // the underlying transport, verification or signing error
+	// Resigned is true when the authenticator changed how it signs because
+	// of this answer (it now signs with WeChat Pay's time): the event is
+	// retried after BackoffMin, not HeldRetry.
+	Resigned bool
+	// Streak, on a held error, is how many different events in a row got
+	// this same refusal: a 4xx that would dead-letter one event holds the
+	// queue once it is systemic (see Config.SystemicStreak).
+	Streak int
 }
 
 // Error describes the failure in one line.
@@ -129,22 +138,47 @@ func (e *DeliveryError) deadReason() string {
 	return s
 }
 
-// heldText explains a held condition in status and logs.
+// heldText explains a held condition in status and logs, with WeChat
+// Pay's own message and Request-ID.
 func (e *DeliveryError) heldText() string {
-	switch {
-	case e.Code == "PLATE_MISMATCH" || e.Code == "CERT_REVOKED":
+	if e.Code == "PLATE_MISMATCH" || e.Code == "CERT_REVOKED" {
 		// taxi-gateway's own refusals, in gateway mode.
 		return fmt.Sprintf("the gateway answered %d %s: %s", e.Status, e.Code, e.Message)
-	case e.Status == 401:
-		return "WeChat Pay answered 401 " + e.Code + ": signature refused; check mchid, merchant_serial_no, private_key_file and the system clock"
-	case e.Status == 403:
-		return "WeChat Pay answered 403 " + e.Code + ": the merchant may not use this API; check mchid and the API's activation"
-	case e.Status == 404:
-		return "WeChat Pay answered 404 " + e.Code + ": check wechatpay.base_url"
-	case e.Location != "":
+	}
+	if e.Location != "" {
 		return fmt.Sprintf("WeChat Pay answered %d redirecting to %s: check wechatpay.base_url", e.Status, e.Location)
-	case e.Err != nil:
+	}
+	if e.Status == 0 && e.Err != nil {
 		return "cannot sign requests: " + e.Err.Error()
 	}
-	return e.Error()
+	answer := fmt.Sprintf("WeChat Pay answered %d %s", e.Status, e.Code)
+	if e.Message != "" {
+		answer += fmt.Sprintf(" %q", e.Message)
+	}
+	if e.RequestID != "" {
+		answer += " (Request-ID " + e.RequestID + ")"
+	}
+	return answer + ": " + e.heldAdvice()
+}
+
+// heldAdvice says what to check for a held condition.
+func (e *DeliveryError) heldAdvice() string {
+	switch {
+	case e.Streak > 0:
+		return fmt.Sprintf("the same refusal for %d different events in a row is the terminal's setup, not the events: "+
+			"the queue is held instead of dead-lettering the backlog; check vehicle.plate_number, vehicle.region_id and the wechatpay keys, "+
+			"then retry the dead-lettered ones ('outbox retry -all-dead')", e.Streak)
+	case e.Code == "INVALID_REQUEST" || e.Status == 400 && wechatpay.AboutKeys(e.Message):
+		return "the key the terminal names (Wechatpay-Serial) or the merchant certificate is wrong; " +
+			"check wechatpay.public_key_id, public_key_file, platform_cert_file and merchant_serial_no"
+	case e.Status == 401 && e.Resigned:
+		return "the terminal's clock is off; signing with WeChat Pay's time from now on; fix the system clock (time sync)"
+	case e.Status == 401 || e.Code == "SIGN_ERROR":
+		return "signature refused; check mchid, merchant_serial_no, private_key_file and the system clock"
+	case e.Status == 403 || e.Code == "NO_AUTH":
+		return "the merchant may not use this API; check mchid and the API's activation on the merchant platform"
+	case e.Status == 404:
+		return "check wechatpay.base_url"
+	}
+	return "a setup problem that affects every event"
 }

@@ -132,7 +132,6 @@ func TestNewDirectAuthRefusesBadConfig(t *testing.T) {
 		want   error
 	}{
 		{"key readable by others", func(c *DirectAuthConfig) { c.PrivateKeyFile = loose }, ErrKeyPermissions},
-		{"both modes", func(c *DirectAuthConfig) { c.PlatformCertFile = testKeys.PlatformCertFile }, ErrAuthMode},
 		{"no mode", func(c *DirectAuthConfig) { c.PublicKeyID, c.PublicKeyFile = "", "" }, ErrAuthMode},
 		{"public key id without file", func(c *DirectAuthConfig) { c.PublicKeyFile = "" }, ErrAuthMode},
 		{"no mchid", func(c *DirectAuthConfig) { c.MchID = "" }, ErrConfig},

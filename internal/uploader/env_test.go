@@ -220,3 +220,25 @@ func licencesOf(ids ...int) []string {
 	}
 	return out
 }
+
+// newEnvWithSim is newEnv around a fake the test made itself.
+func newEnvWithSim(t testing.TB, sim *punchsim.Server, auth Authenticator, tweak func(*Config)) *env {
+	t.Helper()
+	e := &env{t: t, sim: sim, clock: newFakeClock(), logs: &syncBuffer{}}
+	e.store = newFakeStore(e.clock.Now)
+	cfg := testConfig(e.sim, e.clock, e.logs)
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	up, err := New(cfg, e.store, auth)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	e.up = up
+	t.Cleanup(func() {
+		if e.cancel != nil {
+			e.stop()
+		}
+	})
+	return e
+}

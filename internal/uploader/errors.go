@@ -1,6 +1,10 @@
 package uploader
 
-import "errors"
+import (
+	"errors"
+
+	"taxi-agent/internal/wechatpay"
+)
 
 // Sentinel errors of the uploader. Answers that fail verification wrap one
 // of ErrUnsigned, ErrSignTest, ErrStaleAnswer or ErrBadSignature inside a
@@ -13,20 +17,21 @@ var (
 	ErrAbandoned = errors.New("attempt abandoned at shutdown")
 
 	// ErrUnsigned means a 2xx answer lacks the Wechatpay-* signature headers.
-	ErrUnsigned = errors.New("answer is not signed")
+	ErrUnsigned = wechatpay.ErrUnsigned
 	// ErrSignTest means the answer carries a WECHATPAY/SIGNTEST/ probe
 	// signature, which WeChat Pay sends to check that clients verify.
-	ErrSignTest = errors.New("answer carries a WECHATPAY/SIGNTEST/ probe signature")
+	ErrSignTest = wechatpay.ErrSignTest
 	// ErrStaleAnswer means the answer's Wechatpay-Timestamp is 5 minutes or
 	// more away from the local clock.
 	ErrStaleAnswer = errors.New("answer timestamp is outside the 5-minute window")
 	// ErrBadSignature means the answer's signature does not verify with the
-	// configured WeChat Pay public key or platform certificate.
+	// key its Wechatpay-Serial names, or no known key has that serial.
 	ErrBadSignature = errors.New("answer signature does not verify")
 
-	// ErrAuthMode means neither or both of public-key mode (public key id
-	// and file) and platform-certificate mode were configured.
-	ErrAuthMode = errors.New("configure either public_key_id with public_key_file, or platform_cert_file")
+	// ErrAuthMode means no key would verify answers (no public key, no
+	// platform certificate, no APIv3 key to download them), or a public
+	// key id without its file or the reverse.
+	ErrAuthMode = errors.New("configure public_key_id with public_key_file, platform_cert_file, or apiv3_key_file")
 	// ErrKeyPermissions means the merchant private key is readable by group
 	// or others.
 	ErrKeyPermissions = errors.New("private key is accessible by group or others")

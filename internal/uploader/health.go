@@ -59,7 +59,7 @@ func (u *Uploader) delivered(rec outbox.Record, at time.Time) {
 		st.LastDelivery, st.LastDeliveredID = at, rec.ID
 		st.Delivered++
 		st.ConsecutiveFailures = 0
-		st.Held = ""
+		st.Held, st.HeldAnswer = "", nil
 		st.NextAttempt = time.Time{}
 	})
 	u.log.Info("punch delivered", append(eventAttrs(rec), "attempts", rec.Attempts+1)...)
@@ -79,9 +79,14 @@ func (u *Uploader) failed(rec outbox.Record, e *DeliveryError, ae outbox.Attempt
 		}
 		st.NextAttempt = next
 		if e.Held() {
+			since := ae.At
+			if st.HeldAnswer != nil && st.Held != "" {
+				since = st.HeldAnswer.Since
+			}
 			st.Held = e.heldText()
+			st.HeldAnswer = &HeldAnswer{Status: e.Status, Code: e.Code, Message: e.Message, RequestID: e.RequestID, Since: since, Streak: e.Streak}
 		} else if e.Kind != KindAbandoned {
-			st.Held = ""
+			st.Held, st.HeldAnswer = "", nil
 		}
 	})
 	h := &u.health
@@ -122,7 +127,7 @@ func (u *Uploader) deadLettered(rec outbox.Record, e *DeliveryError, ae outbox.A
 		st.LastError = &LastError{AttemptError: ae, Kind: e.Kind.String(), EventID: rec.ID}
 		st.ConsecutiveFailures++
 		st.DeadLettered++
-		st.Held = ""
+		st.Held, st.HeldAnswer = "", nil
 	})
 	if u.health.held {
 		u.log.Info("held condition cleared: WeChat Pay accepts the terminal again")

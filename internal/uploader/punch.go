@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/wechatpay"
 )
 
 // PunchPath is the punch endpoint's path under the base URL.
@@ -204,33 +205,42 @@ func (c *punchClient) transportError(ctx context.Context, err error) *DeliveryEr
 	return &DeliveryError{Kind: KindNetwork, Err: err}
 }
 
-// classify turns an answer into nil (delivered) or a DeliveryError.
+// classify turns an answer into nil (delivered) or a DeliveryError, by
+// HTTP status and WeChat Pay's code (wechatpay.Classify). An answer that is
+// not 2xx is shown to the authenticator first (AnswerObserver), which may
+// learn WeChat Pay's time from it.
 func (c *punchClient) classify(ctx context.Context, resp *http.Response, answer []byte) *DeliveryError {
 	e := &DeliveryError{Status: resp.StatusCode, RequestID: resp.Header.Get("Request-ID")}
-	switch s := resp.StatusCode; {
-	case s >= 200 && s < 300:
+	class := wechatpay.ClassSuccess
+	if s := resp.StatusCode; s < 200 || s >= 300 {
+		body := errorBody(answer)
+		e.Code, e.Message = body.Code, body.Message
+		class = wechatpay.Classify(s, e.Code, e.Message)
+		if o, ok := c.auth.(AnswerObserver); ok {
+			e.Resigned = o.Observe(ctx, resp, answer)
+		}
+	}
+	switch class {
+	case wechatpay.ClassSuccess:
 		if err := c.auth.Verify(ctx, resp, answer); err != nil {
 			e.Kind, e.Err = KindUnverified, err
 			return e
 		}
 		return nil
-	case s == http.StatusTooManyRequests:
+	case wechatpay.ClassThrottled:
 		e.Kind = KindThrottled
-	case s == http.StatusUnauthorized, s == http.StatusForbidden, s == http.StatusNotFound:
+	case wechatpay.ClassSetup:
 		e.Kind = KindHeld
-	case s >= 300 && s < 400:
-		e.Kind, e.Location = KindHeld, resp.Header.Get("Location")
-	case s >= 400 && s < 500:
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			e.Location = resp.Header.Get("Location")
+		}
+	case wechatpay.ClassEvent:
 		e.Kind = KindRejected
 	default:
 		e.Kind = KindServer
 	}
 	if ra, ok := c.retryAfter(resp); ok {
 		e.RetryAfter = ra
-	}
-	var body struct{ Code, Message string }
-	if json.Unmarshal(answer, &body) == nil {
-		e.Code, e.Message = body.Code, body.Message
 	}
 	return e
 }

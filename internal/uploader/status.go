@@ -32,6 +32,10 @@ type Status struct {
 	// Held explains a 401/403/404 (or signing) condition that holds every
 	// event; empty when none.
 	Held string `json:"held,omitempty"`
+	// HeldAnswer is the answer that holds the queue: WeChat Pay's status,
+	// code, message and Request-ID, since when, and for a systemic 4xx how
+	// many events in a row got it.
+	HeldAnswer *HeldAnswer `json:"held_answer,omitempty"`
 	// WaitingForClock is true while the head waits for a trusted clock.
 	WaitingForClock bool `json:"waiting_for_clock,omitempty"`
 	// StoreError is the last outbox error while it persists.
@@ -46,6 +50,20 @@ type Status struct {
 	BytesSent         uint64 `json:"bytes_sent"`         // on the wire, TLS included
 	BytesReceived     uint64 `json:"bytes_received"`     // on the wire, TLS included
 	Connections       uint64 `json:"connections"`        // TCP connections opened
+
+	// Auth is the authenticator's state (keys, WeChat Pay's time,
+	// certificate downloads) when it reports one (DirectAuth does).
+	Auth *AuthStatus `json:"auth,omitempty"`
+}
+
+// HeldAnswer is the answer behind a held condition.
+type HeldAnswer struct {
+	Status    int       `json:"status,omitempty"`
+	Code      string    `json:"code,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+	Since     time.Time `json:"since"`
+	Streak    int       `json:"streak,omitempty"`
 }
 
 // LastAnswer is an endpoint's answer as Status shows it: when, the HTTP
@@ -94,6 +112,14 @@ func (u *Uploader) Status() Status {
 	}
 	if a := u.client.last.Load(); a != nil {
 		st.LastAnswer = a.summary()
+	}
+	if ha := st.HeldAnswer; ha != nil {
+		c := *ha
+		st.HeldAnswer = &c
+	}
+	if r, ok := u.client.auth.(interface{ AuthStatus() AuthStatus }); ok {
+		a := r.AuthStatus()
+		st.Auth = &a
 	}
 	return st
 }

@@ -50,6 +50,28 @@ type Uploader struct {
 	notBefore   time.Time // the pace's spacing after a delivery
 	unacked     *unacked
 	health      health
+	streak      rejectStreak
+}
+
+// rejectStreak counts the different events in a row refused with the same
+// status and code.
+type rejectStreak struct {
+	key  string
+	ids  int
+	last uint64
+}
+
+// note adds a refusal of event id and returns the streak's length.
+func (s *rejectStreak) note(id uint64, e *DeliveryError) int {
+	k := fmt.Sprintf("%d %s", e.Status, e.Code)
+	if k != s.key {
+		*s = rejectStreak{key: k}
+	}
+	if id != s.last || s.ids == 0 {
+		s.ids++
+		s.last = id
+	}
+	return s.ids
 }
 
 // unacked is a delivery the outbox failed to record; it is recorded before
@@ -109,6 +131,11 @@ func (u *Uploader) Run(ctx context.Context) error {
 	defer u.running.Store(false)
 	defer u.client.http.HTTPClient.CloseIdleConnections()
 	u.log.Info("uploader started", "url", u.client.url)
+	if r, ok := u.client.auth.(interface{ Run(context.Context) }); ok {
+		var wg sync.WaitGroup
+		wg.Go(func() { r.Run(ctx) })
+		defer wg.Wait()
+	}
 	forced := false
 	for ctx.Err() == nil {
 		wait := u.step(ctx, &forced)
@@ -228,6 +255,7 @@ func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration
 	derr := u.deliver(ctx, rec.Event)
 	at := u.cfg.Now()
 	if derr == nil {
+		u.streak = rejectStreak{}
 		u.notBefore = at.Add(u.pace.spacing(at, u.rand()))
 		u.delivered(rec, at)
 		if err := u.store.MarkDelivered(rec.ID, at); err != nil {
@@ -238,6 +266,13 @@ func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration
 	}
 	// Status and logs describe the attempt; they are updated before the
 	// outbox so that they never lag what the outbox shows.
+	if derr.Rejected() {
+		if n := u.streak.note(rec.ID, derr); n >= u.cfg.SystemicStreak {
+			derr.Kind, derr.Streak = KindHeld, n
+		}
+	} else if derr.Kind != KindAbandoned && derr.Kind != KindNetwork {
+		u.streak = rejectStreak{}
+	}
 	ae := derr.attemptError(at)
 	if derr.Rejected() {
 		u.deadLettered(rec, derr, ae)

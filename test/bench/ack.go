@@ -28,8 +28,9 @@ type ackResult struct {
 // overlap the next enqueue: a taxi's events come minutes apart.
 const settle = 20 * time.Millisecond
 
-// measureAck writes sign-in frames into the pseudo-terminal and times each
-// from its last byte written to the 0x90 read back; after each delivery it
+// measureAck writes sign-out frames (0x00E4: the message a standard meter
+// waits on; a sign-in is not answered) into the pseudo-terminal and times
+// each from its last byte written to the 0x90 read back; after each delivery it
 // times a bare bbolt Update (default options, fsync) of the same stored
 // bytes under the next key, in a file beside the outbox, so that both see
 // the same disk at the same moments.
@@ -58,11 +59,11 @@ func measureAck(bin, work string, srv *punchsim.Server, value []byte, events int
 	answers := make(chan meter.Frame, 16)
 	go readAnswers(t, answers)
 	pid := strconv.Itoa(a.Pid())
-	base := time.Now().Add(-12 * time.Hour)
+	base := time.Now()
 	const warm = 20
 	var agentStart, bareWrites int64
 	for i := range warm + events {
-		f := harness.ShiftOf(i+1, base.Add(time.Duration(i)*time.Minute)).SignInFrame()
+		f := harness.ShiftOf(i+1, base).SignOutFrame(false)
 		wire := meter.AppendFrame(nil, f)
 		if i == warm {
 			if agentStart, err = readWriteBytes(pid); err != nil {
@@ -77,7 +78,7 @@ func measureAck(bin, work string, srv *punchsim.Server, value []byte, events int
 		select {
 		case ans := <-answers:
 			lat = time.Since(t0)
-			if ans.Command != meter.CmdSignIn || len(ans.Data) == 0 || ans.Data[len(ans.Data)-1] != meter.ResultOK {
+			if ans.Command != meter.CmdSignOut || len(ans.Data) == 0 || ans.Data[len(ans.Data)-1] != meter.ResultOK {
 				return res, fmt.Errorf("event %d answered % x", i, ans.Data)
 			}
 		case <-time.After(10 * time.Second):

@@ -2,7 +2,7 @@
 // run and prints a markdown table; scripts/bench.sh builds the binaries and
 // runs it. Figures (see "Guarantees and figures" in README.md):
 //
-//   - ack latency: last byte of a sign-in frame written into the pseudo-
+//   - ack latency: last byte of a sign-out frame written into the pseudo-
 //     terminal → 0x90 read back, median and p99, against a bare bbolt
 //     Update of the same stored bytes on the same disk;
 //   - drain rate: a queued outbox delivered to the loopback fake, against
@@ -72,7 +72,7 @@ func run() error {
 		return err
 	}
 
-	say("ack latency and flash wear: %d sign-ins, each delivered before the next", *events)
+	say("ack latency and flash wear: %d sign-outs, each delivered before the next", *events)
 	ack, err := measureAck(*agent, *work, srv, value, *events)
 	if err != nil {
 		return fmt.Errorf("ack latency: %w", err)

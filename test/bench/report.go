@@ -118,7 +118,7 @@ func (r *report) ack(a ackResult, valueBytes int) {
 	}{{"median", 0.5}, {"p99", 0.99}} {
 		agent, bare := quantile(a.Agent, q.q), quantile(a.Bare, q.q)
 		ratio := float64(agent) / float64(bare)
-		r.add(figure{Name: fmt.Sprintf("Ack latency, %s of %d sign-ins", q.name, a.Events), Value: ms(agent), Unit: "ms",
+		r.add(figure{Name: fmt.Sprintf("Ack latency, %s of %d sign-outs", q.name, a.Events), Value: ms(agent), Unit: "ms",
 			Floor: ms(bare), FloorIs: fmt.Sprintf("bare bbolt Update of the %d stored bytes, same disk", valueBytes),
 			Ratio: ratio, Aim: "≤ 1.5×", Met: met(ratio <= 1.5), decimals: 2})
 	}

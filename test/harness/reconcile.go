@@ -131,6 +131,9 @@ func CheckFields(p punchsim.Punch, a Acked) []string {
 		}
 		return problems
 	}
+	if a.ResentLater && p.EventTime == stamp.Format(a.MeterTime.Truncate(time.Minute)) {
+		return problems // the agent had not stored the 0x00E4: the 0x00F1's meter time
+	}
 	if from := a.Sent.Truncate(time.Millisecond); at.Before(from) || at.After(a.Answered) {
 		bad("event_time %s is not the receipt time: the frame was sent at %s and answered at %s",
 			p.EventTime, stamp.Format(a.Sent), stamp.Format(a.Answered))

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -163,4 +164,17 @@ func (r *Rig) Agents() []*Agent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]*Agent(nil), r.agents...)
+}
+
+// CLI runs `agent args… -config <the rig's config>` (a technician's
+// command, through the daemon's socket when one runs) and returns its
+// output; it fails the test if the command fails.
+func (r *Rig) CLI(args ...string) string {
+	r.TB.Helper()
+	cmd := exec.Command(r.Bin, append(args, "-config", r.ConfigPath)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.TB.Fatalf("agent %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }

@@ -27,10 +27,10 @@ type ShiftsOptions struct {
 func StartShifts(ctx context.Context, m *metersim.Meter, led *Ledger, o ShiftsOptions) *Shifts {
 	s := &Shifts{quit: make(chan struct{}), done: make(chan error, 1)}
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x5bd1e995))
-	base := time.Now().Add(-24 * time.Hour)
 	go func() {
 		for n := o.First; ; n++ {
-			shift := ShiftOf(n, base.Add(time.Duration(n)*time.Minute))
+			// The meter's clock agrees with the agent's: its times are now.
+			shift := ShiftOf(n, time.Now())
 			for _, signIn := range []bool{true, false} {
 				var pause time.Duration
 				if o.MaxPause > 0 {
@@ -46,6 +46,7 @@ func StartShifts(ctx context.Context, m *metersim.Meter, led *Ledger, o ShiftsOp
 				if signIn {
 					_, err = led.SignIn(ctx, m, shift)
 				} else {
+					shift.End = time.Now().Truncate(time.Minute)
 					_, err = led.SignOut(ctx, m, shift, "", false)
 				}
 				if err != nil {
