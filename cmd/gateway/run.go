@@ -46,7 +46,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	// The addresses actually bound (port 0 picks one) for whoever started
 	// us: systemd's status line, and tests.
-	sddaemon.SdNotify(false, fmt.Sprintf("READY=1\nSTATUS=listening on %s, metrics on %s", ln.Addr(), metrics))
+	sddaemon.SdNotify(false, fmt.Sprintf("STATUS=listening on %s, metrics on %s\nREADY=1", ln.Addr(), metrics))
 	stopWatchdog := watchdog(ctx)
 	defer stopWatchdog()
 	err = g.Serve(ctx, ln, mln)

@@ -118,7 +118,7 @@ func TestRejectionsThroughGateway(t *testing.T) {
 	defer cancel()
 	a := rig.Start()
 	var led harness.Ledger
-	day := time.Now().Add(-5 * time.Hour)
+	day := time.Now()
 
 	rig.Endpoint.Inject(punchsim.Fault{Kind: punchsim.BadRequest})
 	s1 := harness.ShiftOf(1, day)
@@ -140,7 +140,7 @@ func TestRejectionsThroughGateway(t *testing.T) {
 	}
 
 	rig.Endpoint.SetFaults(func(punchsim.Exchange) punchsim.Fault { return punchsim.Fault{Kind: punchsim.Forbidden} })
-	s2 := harness.ShiftOf(2, day.Add(time.Hour))
+	s2 := harness.ShiftOf(2, day)
 	if _, err := led.SignIn(ctx, rig.Meter, s2); err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +166,9 @@ func TestGatewayRestartMidBacklog(t *testing.T) {
 	a := rig.Start()
 	gw.Stop(gwRun)
 	var led harness.Ledger
-	day := time.Now().Add(-8 * time.Hour)
+	day := time.Now()
 	for n := 1; n <= 8; n++ {
-		s := harness.ShiftOf(n, day.Add(time.Duration(n)*time.Minute))
+		s := harness.ShiftOf(n, day)
 		if _, err := led.SignIn(ctx, rig.Meter, s); err != nil {
 			t.Fatal(err)
 		}
