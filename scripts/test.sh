@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: what a newcomer runs and what CI runs.
-# It installs the few Debian tools the tests need when run as root, then
+# It installs the few Debian tools the tests need when run as root (redis-server
+# for the gateway replicas sharing one limit), then
 # vets and runs every test with the race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v ip >/dev/null || need+=(iproute2)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v file >/dev/null || need+=(file)
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
