@@ -59,7 +59,7 @@ func TestGatewayUnit(t *testing.T) {
 	s := parseUnit(t, gatewayUnitPath(t))
 	for k, v := range map[string]string{
 		"Type": "notify", "User": "taxi-gateway", "RestartPreventExitStatus": "2",
-		"ExecStart": "/usr/bin/taxi-gateway run -config /etc/taxi-gateway/gateway.toml",
+		"ExecStart":       "/usr/bin/taxi-gateway run -config /etc/taxi-gateway/gateway.toml",
 		"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateDevices": "yes", "CapabilityBoundingSet": "",
 	} {
 		if got, ok := s[k]; !ok || got[len(got)-1] != v {
