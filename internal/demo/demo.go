@@ -32,6 +32,9 @@ type Options struct {
 	Logs    *slog.Logger // the daemon's own logs; nil discards them
 	Dir     string       // work directory; "" makes a temporary one
 	Offline time.Duration
+	// Gateway runs the terminal in gateway mode: meter → agent → taxi-gateway
+	// (with a throwaway fleet CA) → fake WeChat Pay.
+	Gateway bool
 }
 
 // Summary is what the demo counted at the end.
@@ -87,6 +90,17 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	s.say("setup", "simulated taximeter on %s (9600 8N1, JT/T 905.2 frames)", pty.Path)
 
 	cfg := configFor(dir, keys, srv.URL(), pty.Path)
+	endpoint := cfg.WeChatPay.BaseURL
+	if o.Gateway {
+		gw, err := startGateway(dir, keys, srv.URL(), cfg.Vehicle.PlateNumber, o.Logs, s)
+		if err != nil {
+			return Summary{}, fmt.Errorf("start gateway: %w", err)
+		}
+		defer gw.stop()
+		cfg.WeChatPay, cfg.Gateway = config.Default().WeChatPay, gw.section
+		endpoint = gw.section.URL + " (taxi-gateway, mutual TLS)"
+		s.gateway = true
+	}
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, fmt.Errorf("demo config: %w", err)
 	}
@@ -111,7 +125,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	case err := <-done:
 		return Summary{}, fmt.Errorf("agent did not start: %w", err)
 	}
-	s.say("agent", "started: outbox %s, delivering to %s", cfg.Outbox.Path, cfg.WeChatPay.BaseURL)
+	s.say("agent", "started: outbox %s, delivering to %s", cfg.Outbox.Path, endpoint)
 
 	m := metersim.New(pty.Master, metersim.Options{AnswerTimeout: 500 * time.Millisecond})
 	sum, playErr := s.play(ctx, m, srv, d)
@@ -146,6 +160,7 @@ type scenario struct {
 	out        io.Writer
 	start      time.Time
 	offlineFor time.Duration
+	gateway    bool // the agent sends through taxi-gateway
 	mu         sync.Mutex
 }
 
