@@ -57,12 +57,8 @@ func NewQueue(perSecond float64, maxWait time.Duration) *Queue {
 	return &Queue{
 		ahead: make(chan struct{}, Ahead), rate: perSecond, maxWait: maxWait, now: time.Now,
 		lanes: map[string]*lane{}, wake: make(chan struct{}, 1),
-		served: make([]time.Time, servedWindow),
 	}
 }
-
-// servedWindow is how many releases the served rate is measured over.
-const servedWindow = 64
 
 // Run releases punches until ctx ends, one per free place ahead, in
 // round-robin order across terminals.
@@ -160,8 +156,6 @@ func (q *Queue) releaseNext() bool {
 	q.depth--
 	t.released = true
 	close(t.ready)
-	q.served[q.nserve%servedWindow] = q.now()
-	q.nserve++
 	if len(l.tickets) == 0 {
 		q.dropLane(q.next)
 	} else {
@@ -212,9 +206,17 @@ func (q *Queue) abandon(key string, t *ticket) (time.Duration, bool) {
 // queue ahead takes to drain, and one slot after the previous one handed
 // out, so that terminals told to come back return at the rate, not in a
 // herd. Retry-After is whole seconds: it is rounded up.
+//
+// The slots are sized to the configured rate, not to the rate lately
+// served: a start slowed by a thousand TLS handshakes once measured 8
+// punches a second and sent the fleet away for three minutes, with the
+// gateway idle meanwhile. A terminal that comes back too early costs one
+// more 429; one that comes back too late costs the drain. Replicas that
+// share the limit each size to the whole rate, so their terminals come
+// back early rather than late.
 func (q *Queue) comeBack() time.Duration {
 	now := q.now()
-	slot := time.Duration(slotSeconds(q.servedRate(now)) * float64(time.Second))
+	slot := time.Duration(slotSeconds(q.rate) * float64(time.Second))
 	at := now.Add(time.Duration(q.depth) * slot)
 	if q.back.After(at) {
 		at = q.back
@@ -222,21 +224,4 @@ func (q *Queue) comeBack() time.Duration {
 	q.back = at.Add(slot)
 	secs := math.Ceil(at.Sub(now).Seconds())
 	return time.Duration(max(secs, 1)) * time.Second
-}
-
-// servedRate is the rate this queue has been releasing at lately, while
-// busy: a replica that shares the limit gets only its part of it, and a
-// Retry-After sized to the whole rate would bring its terminals back too
-// soon. It is the configured rate until enough releases are known, and
-// never more.
-func (q *Queue) servedRate(now time.Time) float64 {
-	if q.nserve < servedWindow {
-		return q.rate
-	}
-	oldest := q.served[q.nserve%servedWindow]
-	span := now.Sub(oldest).Seconds()
-	if span <= 0 {
-		return q.rate
-	}
-	return min(q.rate, float64(servedWindow)/span)
 }
