@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +19,26 @@ import (
 	"taxi-agent/internal/uploader"
 	"taxi-agent/test/harness"
 )
+
+var (
+	gwTerminals = flag.Int("fleet.terminals", 0, "override the number of terminals of the runs through the gateway")
+	gwRate      = flag.Float64("fleet.rate", 0, "override R of the runs through the gateway")
+)
+
+// gatewaySpec is the reduced or full spec, with the overrides.
+func gatewaySpec() fleetSpec {
+	spec := reducedGatewayFleet
+	if *fullFleet {
+		spec = fullGatewayFleet
+	}
+	if *gwTerminals > 0 {
+		spec.Terminals = *gwTerminals
+	}
+	if *gwRate > 0 {
+		spec.Rate, spec.Burst = *gwRate, *gwRate
+	}
+	return spec
+}
 
 // The aims of gateway mode: the gateway holds the whole fleet to R.
 const (
@@ -52,10 +73,7 @@ func (g gatewayFigures) String() string {
 // TestFleetThroughGateway: every terminal starts at once with its backlog,
 // through one gateway to a WeChat Pay that allows R per second.
 func TestFleetThroughGateway(t *testing.T) {
-	spec := reducedGatewayFleet
-	if *fullFleet {
-		spec = fullGatewayFleet
-	}
+	spec := gatewaySpec()
 	f := runGatewayFleet(t, spec, 1, "")
 	fmt.Fprintln(os.Stdout, f)
 	checkGatewayAims(t, f, true)
@@ -64,10 +82,7 @@ func TestFleetThroughGateway(t *testing.T) {
 // TestFleetThroughTwoReplicas: the same through two gateways sharing one
 // limit in a real redis-server.
 func TestFleetThroughTwoReplicas(t *testing.T) {
-	spec := reducedGatewayFleet
-	if *fullFleet {
-		spec = fullGatewayFleet
-	}
+	spec := gatewaySpec()
 	url := startRedis(t)
 	f := runGatewayFleet(t, spec, 2, url)
 	fmt.Fprintln(os.Stdout, f)
