@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: what a newcomer runs and what CI runs.
-# It installs the few Debian tools the tests need when run as root (redis-server
-# for the gateway replicas sharing one limit), then
-# vets and runs every test with the race detector.
+# It installs the few Debian tools the tests need when run as root (among
+# them redis-server, for the gateway replicas sharing one limit), then
+# vets and runs every test with the race detector, and runs the package
+# tests again for armv7, the architecture we ship, under qemu-user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v file >/dev/null || need+=(file)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v qemu-arm-static >/dev/null || need+=(qemu-user-static)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
@@ -28,10 +30,26 @@ fi
 go vet ./...
 go test -race -count=1 -timeout 20m ./...
 
-# Bad input: fuzz the meter frame decoder and the config parser for a short
-# while (FUZZTIME, default 10s each); a crasher is saved under the package's
+# Test where we ship: the package tests (internal/, cmd/) built for armv7
+# (GOARCH=arm GOARM=7: 32-bit int, 64-bit atomics that need alignment) and
+# run under Debian's qemu-user-static. The race detector does not exist for
+# 32-bit ARM. Tests that start a copy of their own binary read the emulator
+# from TAXI_AGENT_TEST_EMULATOR and start the child through it
+# (internal/testsupport.Command). ARMV7_TESTS=0 skips this step.
+if [ "${ARMV7_TESTS:-1}" != 0 ]; then
+  if emu=$(command -v qemu-arm-static); then
+    GOARCH=arm GOARM=7 go test -count=1 -timeout 20m \
+      -exec "env TAXI_AGENT_TEST_EMULATOR=$emu $emu" ./internal/... ./cmd/...
+  else
+    echo "note: qemu-arm-static missing (apt-get install qemu-user-static); armv7 tests skipped" >&2
+  fi
+fi
+
+# Bad input: fuzz the meter frame decoder, the config parser and the outbox
+# file's validation (pages of a real file mutated) for a short while
+# (FUZZTIME, default 10s each); a crasher is saved under the package's
 # testdata/fuzz and fails the run.
-for target in "FuzzDecode ./internal/meter" "FuzzParse ./internal/config"; do
+for target in "FuzzDecode ./internal/meter" "FuzzParse ./internal/config" "FuzzValidate ./internal/outbox"; do
   set -- $target
   go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2"
 done

@@ -140,3 +140,37 @@ func TestStrayArgumentIsAMistake(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckConfigNamesBadDialect: the meter's dialect keys are checked by
+// name, hex command words included.
+func TestCheckConfigNamesBadDialect(t *testing.T) {
+	cfg, err := config.Load(writeRunConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Meter.Identity, cfg.Meter.SignInCommand, cfg.Meter.SignOutCommand = "card", 0x00E9, 0xF0E4
+	cfg.Meter.ResendSignOutCommand, cfg.Meter.HeartbeatCountLimitWidth = 0xF0E4, 3
+	body, err := harness.EncodeConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "agent.toml")
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"check-config", "-config", path}, &stdout, &stderr)
+	if code := exitCode(err, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	for _, want := range []string{
+		`meter.identity: "card"`,
+		"meter.sign_in_command: 0x00E9 is the standard heartbeat command",
+		"meter.resend_sign_out_command: 0xF0E4 is also meter.sign_out_command",
+		"meter.heartbeat_count_limit_width: must be 1 or 2",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, stderr.String())
+		}
+	}
+}

@@ -9,7 +9,7 @@ import (
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "[-v] [-gateway]", stderr)
+	fs := newFlagSet("demo", "[-v] [-dir DIR] [-gateway]", stderr)
 	viaGateway := fs.Bool("gateway", false, "send through taxi-gateway (throwaway fleet CA, mutual TLS), which holds the merchant key")
 	verbose := fs.Bool("v", false, "also print the agent's own logs")
 	dir := fs.String("dir", "", "keep keys and outbox in this directory (default: a temporary one, removed)")

@@ -36,6 +36,7 @@ func commands() []command {
 	return []command{
 		{"run", "run the daemon", cmdRun},
 		{"demo", "run the whole pipeline with a simulated meter and endpoint", cmdDemo},
+		{"sim", "a bench for the real daemon: simulated meter, fake endpoint, config", cmdSim},
 		{"check-config", "validate a config file and exit", cmdCheckConfig},
 		{"status", "show meter link, outbox and delivery state", cmdStatus},
 		{"outbox", "inspect and repair the outbox (ls, show, retry, purge, export)", cmdOutbox},

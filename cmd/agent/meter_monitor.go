@@ -53,12 +53,14 @@ func cmdMeterMonitor(ctx context.Context, args []string, stdout, stderr io.Write
 	m := &monitor{
 		out: stdout, answer: *answer, hex: *withHex, now: time.Now,
 		device: byte(cfg.Meter.DeviceType), vendor: byte(cfg.Meter.Vendor),
+		dialect: meter.Dialect{SignIn: uint16(cfg.Meter.SignInCommand), SignOut: uint16(cfg.Meter.SignOutCommand),
+			SignOutResend: uint16(cfg.Meter.ResendSignOutCommand), CountLimitWidth: cfg.Meter.HeartbeatCountLimitWidth},
 	}
 	fmt.Fprintf(stdout, "monitoring %s at %d baud, parity %s, %d stop bit(s); Ctrl-C to stop\n",
 		pc.Device, cfg.Meter.Baud, cfg.Meter.Parity, cfg.Meter.StopBits)
 	fmt.Fprintln(stdout, "→ from the meter   ← to the meter   ✗ bytes dropped")
 	if m.answer {
-		fmt.Fprintln(stdout, "answering heartbeats and requests; sign-ins and sign-outs are NOT answered or stored: the meter keeps them and re-sends them once the agent runs")
+		fmt.Fprintln(stdout, "answering heartbeats and requests; sign-ins and sign-outs are NOT answered or stored: a meter re-sends a sign-out once the agent runs, but reports a sign-in only once")
 	} else {
 		fmt.Fprintln(stdout, "listening only (-answer to answer heartbeats and requests); nothing is stored")
 	}
@@ -88,6 +90,7 @@ type monitor struct {
 	out            io.Writer
 	answer, hex    bool
 	device, vendor byte
+	dialect        meter.Dialect // the meter's command words are shown as the standard's
 	now            func() time.Time
 
 	dec meter.Decoder
@@ -178,9 +181,9 @@ func (m *monitor) reply(f meter.Frame) (meter.Frame, bool) {
 		return meter.Frame{}, false
 	}
 	out := meter.Frame{Device: m.device, Vendor: m.vendor, Command: f.Command}
-	switch f.Command {
+	switch m.dialect.Standard(f.Command) {
 	case meter.CmdHeartbeat:
-		out.Data = meter.HeartbeatAnswer{}.Append(nil)
+		out.Data = meter.HeartbeatAnswer{CountLimitWidth: m.dialect.CountLimitWidth}.Append(nil)
 	case meter.CmdSignInRequest, meter.CmdSignOutRequest:
 		out.Data = meter.RequestAnswer{SwipeTime: meter.BCDTimeOf(m.now()), Result: meter.ResultOK}.Append(nil)
 	default:
@@ -192,6 +195,7 @@ func (m *monitor) reply(f meter.Frame) (meter.Frame, bool) {
 func (m *monitor) stamp() string { return m.now().In(meter.Zone).Format("15:04:05.000") }
 
 func (m *monitor) print(dir string, f meter.Frame, raw []byte) {
+	f.Command = m.dialect.Standard(f.Command)
 	note := ""
 	switch f.Command {
 	case meter.CmdSignIn:

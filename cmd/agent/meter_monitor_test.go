@@ -148,7 +148,7 @@ func TestMeterMonitorAnswers(t *testing.T) {
 		t.Errorf("the monitor answered an event:\n%s", s)
 	}
 
-	// PROTOCOL.md's worked sign-in, raw, printed with its bytes.
+	// the protocol document's (docs/meter-protocol.md) worked sign-in, raw, printed with its bytes.
 	worked := "55aa0038020000e13434303330303030303030310000000034323130383331393838303930363031315800423132333435202611281030000004d2909055aa"
 	b, _ := hex.DecodeString(worked)
 	if err := r.sim.WriteRaw(b); err != nil {

@@ -124,14 +124,37 @@ func parseTarget(fs *flag.FlagSet, args []string, allDead *bool) (id uint64, err
 	if err != nil {
 		return 0, err
 	}
-	if *allDead == (len(pos) == 1) || len(pos) > 1 {
-		fs.Usage()
-		return 0, errUsage
+	switch {
+	case len(pos) > 1:
+		return 0, usageError(fs, "unexpected argument %q: give one record ID or -all-dead", pos[1])
+	case *allDead && len(pos) == 1:
+		return 0, usageError(fs, "record %s and -all-dead: give one or the other", pos[0])
+	case !*allDead && len(pos) == 0:
+		return 0, usageError(fs, "no record: give a record ID or -all-dead")
 	}
 	if *allDead {
 		return 0, nil
 	}
 	return parseID(pos[0])
+}
+
+// usageError says what is wrong with the command line, naming the bad
+// value, then prints the usage; it returns errUsage.
+func usageError(fs *flag.FlagSet, format string, args ...any) error {
+	fmt.Fprintf(fs.Output(), "agent %s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return errUsage
+}
+
+// hint is a command line to suggest, quoted where the shell needs it:
+// 'agent outbox ls -config /etc/taxi-agent/agent.toml -after 50'.
+func hint(args ...string) string {
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"\\$`;&|<>()*?[]#~") {
+			args[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`").Replace(a) + `"`
+		}
+	}
+	return "'agent " + strings.Join(args, " ") + "'"
 }
 
 // parseID reads a record id.

@@ -19,8 +19,7 @@ func cmdOutboxExport(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	if *format != "jsonl" && *format != "csv" {
-		fs.Usage()
-		return errUsage
+		return usageError(fs, "-format %q: use jsonl or csv", *format)
 	}
 	s, err := connect(ctx, *path, false, stderr)
 	if err != nil {

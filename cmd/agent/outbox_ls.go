@@ -24,12 +24,11 @@ func cmdOutboxLs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	state, ok := parseState(*stateFlag)
-	if !ok || *limit < 0 {
-		if !ok {
-			fmt.Fprintf(stderr, "agent outbox ls: -state %q: use pending, dead or delivered\n", *stateFlag)
-		}
-		fs.Usage()
-		return errUsage
+	switch {
+	case !ok:
+		return usageError(fs, "-state %q: use pending, dead or delivered", *stateFlag)
+	case *limit < 0:
+		return usageError(fs, "-limit %d: use 0 (all) or a positive number", *limit)
 	}
 	s, err := connect(ctx, *path, false, stderr)
 	if err != nil {
@@ -92,7 +91,15 @@ func cmdOutboxLs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	if more {
-		fmt.Fprintf(stderr, "(more records: 'agent outbox ls -after %d' for the next page, -limit 0 for all)\n", cursor)
+		next := []string{"outbox", "ls", "-config", *path}
+		if state != "" {
+			next = append(next, "-state", string(state))
+		}
+		if *limit != 50 {
+			next = append(next, "-limit", strconv.Itoa(*limit))
+		}
+		next = append(next, "-after", strconv.FormatUint(cursor, 10))
+		fmt.Fprintf(stderr, "(more records: %s for the next page, -limit 0 for all)\n", hint(next...))
 	}
 	return nil
 }
@@ -136,6 +143,11 @@ func briefError(e *outbox.AttemptError) string {
 			if p != "" {
 				s += " " + p
 			}
+		}
+		if e.Err != "" {
+			// An answer refused although its status looked right, such as a
+			// 204 whose signature did not verify: say why.
+			s += ": " + strings.TrimPrefix(e.Err, "verify answer: ")
 		}
 		return shorten(s, 60)
 	}

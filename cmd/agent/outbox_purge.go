@@ -25,7 +25,7 @@ func cmdOutboxPurge(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer s.Close()
 	if !*yes {
-		return refusePurge(s, id, stderr)
+		return refusePurge(s, *path, id, stderr)
 	}
 
 	if *allDead {
@@ -46,7 +46,7 @@ func cmdOutboxPurge(ctx context.Context, args []string, stdout, stderr io.Writer
 // refusePurge says what -yes would delete and refuses. Asking for a record
 // that is not dead is an error of its own, so the technician is not told
 // to add -yes to something that would fail anyway.
-func refusePurge(s *admin.Session, id uint64, stderr io.Writer) error {
+func refusePurge(s *admin.Session, configPath string, id uint64, stderr io.Writer) error {
 	if id != 0 {
 		r, err := s.Outbox.Get(id)
 		if err != nil {
@@ -66,9 +66,9 @@ func refusePurge(s *admin.Session, id uint64, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "no dead records: nothing to purge")
 			return nil
 		}
-		fmt.Fprintf(stderr, "purge deletes for good: %d dead record(s) ('agent outbox ls -state dead' lists them)\n", n)
+		fmt.Fprintf(stderr, "purge deletes for good: %d dead record(s) (%s lists them)\n", n, hint("outbox", "ls", "-config", configPath, "-state", "dead"))
 	}
-	fmt.Fprintln(stderr, "not deleted: add -yes to confirm (keep a copy first with 'agent outbox export')")
+	fmt.Fprintf(stderr, "not deleted: add -yes to confirm (keep a copy first with %s)\n", hint("outbox", "export", "-config", configPath))
 	return errUsage
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"taxi-agent/internal/admin/admintest"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/testsupport"
 )
 
 const envArgs = "AGENT_TEST_ARGS"
@@ -143,7 +145,7 @@ func TestOutboxLsText(t *testing.T) {
 		}
 
 		out, errOut, err = cli(t, "outbox", "ls", "-config", e.config, "-limit", "2")
-		if err != nil || len(lines(out)) != 3 || !strings.Contains(errOut, "'agent outbox ls -after 2'") {
+		if err != nil || len(lines(out)) != 3 || !strings.Contains(errOut, "'agent outbox ls -config "+e.config+" -limit 2 -after 2'") {
 			t.Errorf("ls -limit 2: %v\n%s\n%s", err, out, errOut)
 		}
 		out, _, err = cli(t, "outbox", "ls", "-config", e.config, "-after", "2", "-limit", "2")
@@ -263,7 +265,7 @@ func TestOutboxPurge(t *testing.T) {
 			t.Fatalf("purge without -yes touched record 3: %v %v", r.State, err)
 		}
 		_, errOut, err = cli(t, "outbox", "purge", "-config", e.config, "-all-dead")
-		if !errors.Is(err, errUsage) || !strings.Contains(errOut, "purge deletes for good: 1 dead record(s)") {
+		if !errors.Is(err, errUsage) || !strings.Contains(errOut, "purge deletes for good: 1 dead record(s) ('agent outbox ls -config "+e.config+" -state dead' lists them)") {
 			t.Errorf("purge -all-dead without -yes: %v %q", err, errOut)
 		}
 		_, _, err = cli(t, "outbox", "purge", "-config", e.config, "-yes", "1")
@@ -352,7 +354,7 @@ func runAs(t *testing.T, uid, gid uint32, args ...string) (string, int) {
 	t.Helper()
 	bin := admintest.ChildBinary(t)
 	a, _ := json.Marshal(args)
-	cmd := exec.Command(bin, "-test.run=^$")
+	cmd := testsupport.Command(bin, "-test.run=^$")
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = append(os.Environ(), envArgs+"="+string(a), admintest.NoExitDelay)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
@@ -417,6 +419,51 @@ func TestWrongUser(t *testing.T) {
 	}
 }
 
+// TestPagingHintKeepsFlags: the next page's command line works as given,
+// with the config, the state and the page size of this one.
+func TestPagingHintKeepsFlags(t *testing.T) {
+	e := newEnv(t, false)
+	_, errOut, err := cli(t, "outbox", "ls", "-config", e.config, "-state", "delivered", "-limit", "1")
+	want := "'agent outbox ls -config " + e.config + " -state delivered -limit 1 -after 1'"
+	if err != nil || !strings.Contains(errOut, want) {
+		t.Fatalf("ls -state delivered -limit 1: %v\n%s\nwant %s", err, errOut, want)
+	}
+	next := strings.Fields(strings.Trim(want, "'"))[1:]
+	out, _, err := cli(t, next...)
+	if ls := lines(out); err != nil || len(ls) != 2 || !strings.HasPrefix(ls[1], "2 ") {
+		t.Errorf("the hinted next page: %v\n%s", err, out)
+	}
+}
+
+func TestHintQuotesForTheShell(t *testing.T) {
+	got := hint("outbox", "ls", "-config", "/mnt/my configs/agent.toml")
+	if want := `'agent outbox ls -config "/mnt/my configs/agent.toml"'`; got != want {
+		t.Errorf("hint = %s, want %s", got, want)
+	}
+}
+
+// TestUsageErrorsNameTheValue: a usage mistake says which value is wrong,
+// with exit status 2, before any file is opened.
+func TestUsageErrorsNameTheValue(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"outbox", "export", "-format", "xml"}, `agent outbox export: -format "xml": use jsonl or csv`},
+		{[]string{"outbox", "purge", "5", "6"}, `agent outbox purge: unexpected argument "6": give one record ID or -all-dead`},
+		{[]string{"outbox", "purge", "5", "6", "-yes"}, `agent outbox purge: unexpected argument "6": give one record ID or -all-dead`},
+		{[]string{"outbox", "retry", "7", "-all-dead"}, `agent outbox retry: record 7 and -all-dead: give one or the other`},
+		{[]string{"outbox", "retry"}, `agent outbox retry: no record: give a record ID or -all-dead`},
+		{[]string{"outbox", "ls", "-state", "weird"}, `agent outbox ls: -state "weird": use pending, dead or delivered`},
+		{[]string{"outbox", "ls", "-limit", "-3"}, `agent outbox ls: -limit -3: use 0 (all) or a positive number`},
+	} {
+		_, errOut, err := cli(t, append(tt.args, "-config", "/nonexistent/agent.toml")...)
+		if code := exitCode(err, io.Discard); code != 2 || !strings.Contains(errOut, tt.want+"\n") {
+			t.Errorf("%q: exit %d, stderr:\n%s\nwant %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}
+
 func TestBriefError(t *testing.T) {
 	long := strings.Repeat("x", 80) + ": connection refused"
 	for _, c := range []struct {
@@ -428,6 +475,10 @@ func TestBriefError(t *testing.T) {
 		{&outbox.AttemptError{Err: `Post "https://api.mch.weixin.qq.com/v3/taxi-invoice/attendance/punch": dial tcp 1.2.3.4:443: i/o timeout`},
 			"dial tcp 1.2.3.4:443: i/o timeout"},
 		{&outbox.AttemptError{Err: long}, "…" + string([]rune(long)[len(long)-59:])},
+		// A refused 204 says why it was refused, not a bare "HTTP 204".
+		{&outbox.AttemptError{Status: 204, Err: "verify answer: answer signature does not verify: crypto/rsa: verification error"},
+			"HTTP 204: answer signature does not verify: crypto/rsa: ver…"},
+		{&outbox.AttemptError{Status: 204, Err: "verify answer: answer is not signed"}, "HTTP 204: answer is not signed"},
 	} {
 		if got := briefError(c.in); got != c.want {
 			t.Errorf("briefError(%+v) = %q, want %q", c.in, got, c.want)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"taxi-agent/internal/admin/admintest"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/test/harness"
@@ -104,5 +105,18 @@ func TestRunRefusesBadConfigWithExit2(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "bogus: unknown section") {
 		t.Errorf("problem not named:\n%s", stderr.String())
+	}
+}
+
+// TestRunNamesTheOutboxOnce: an outbox held by another process is named
+// once, not as "open outbox: open outbox …".
+func TestRunNamesTheOutboxOnce(t *testing.T) {
+	cfg := writeRunConfig(t)
+	path := filepath.Join(filepath.Dir(cfg), "outbox.db")
+	pid := admintest.HoldLock(t, path)
+	err := run(context.Background(), []string{"run", "-config", cfg}, &bytes.Buffer{}, &bytes.Buffer{})
+	want := fmt.Sprintf("open outbox %s: locked by pid %d", path, pid)
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "open outbox") != 1 {
+		t.Fatalf("run on a locked outbox: %v\nwant it to start %q and say open outbox once", err, want)
 	}
 }

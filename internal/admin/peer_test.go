@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -12,13 +11,14 @@ import (
 
 	"taxi-agent/internal/admin"
 	"taxi-agent/internal/admin/admintest"
+	"taxi-agent/internal/testsupport"
 )
 
 // runAs runs this test binary as uid:gid (plus groups) to ping the daemon
 // on sock and list its records; see TestMain.
 func runAs(t *testing.T, bin, sock string, uid, gid uint32, groups ...uint32) childResult {
 	t.Helper()
-	cmd := exec.Command(bin, "-test.run=^$")
+	cmd := testsupport.Command(bin, "-test.run=^$")
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = append(os.Environ(), envPing+"="+sock, admintest.NoExitDelay)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}

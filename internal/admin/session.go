@@ -96,6 +96,11 @@ func fileError(noDaemon error, path string, err error) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w and there is no outbox at %s (has the agent run with this config?): %w",
 			noDaemon, path, fs.ErrNotExist)
+	case errors.Is(err, outbox.ErrCorrupt):
+		return &explained{fmt.Sprintf("%v and %v\n"+
+			"nothing was changed. To recover, start the agent (systemctl start taxi-agent): it moves the file aside as %s.corrupt-<time> "+
+			"and starts a fresh outbox. Keep the moved file for support: the records it holds were not all delivered.",
+			noDaemon, err, path), []error{noDaemon, err}}
 	}
 	return fmt.Errorf("%w and %w", noDaemon, err)
 }

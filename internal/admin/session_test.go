@@ -15,6 +15,7 @@ import (
 	"taxi-agent/internal/admin"
 	"taxi-agent/internal/admin/admintest"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/testsupport"
 )
 
 func TestConnectPrefersTheDaemon(t *testing.T) {
@@ -63,8 +64,9 @@ func TestConnectSaysWhyNeitherAnswers(t *testing.T) {
 		path := admintest.NewOutbox(t)
 		pid := admintest.HoldLock(t, path)
 		_, err := admin.Connect(ctx, sock, path, outbox.Options{ReadOnly: true})
+		holder := filepath.Base(testsupport.Command(os.Args[0]).Path) // the emulator, when the tests run under one
 		want := fmt.Sprintf("daemon not running (no answer on %s) and %s is locked by pid %d (%s)", sock, path, pid,
-			filepath.Base(os.Args[0])[:min(15, len(filepath.Base(os.Args[0])))])
+			holder[:min(15, len(holder))])
 		if err == nil || err.Error() != want {
 			t.Fatalf("locked file: %v\nwant %q", err, want)
 		}

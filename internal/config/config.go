@@ -2,7 +2,7 @@
 // side-effect-free Parse, and Validate, which names every problem with the
 // key it belongs to.
 //
-// The key names are a contract (ARCHITECTURE.md); unknown keys are errors so
+// The key names are a contract (configs/agent.example.toml, README.md); unknown keys are errors so
 // that a typo never silently falls back to a default.
 package config
 

@@ -84,7 +84,7 @@ func Run(ctx context.Context, opts Options) error {
 		Logger:      log,
 	})
 	if err != nil {
-		return fmt.Errorf("open outbox: %w", err)
+		return err // already "open outbox <path>: …"
 	}
 	if q := ob.Quarantined(); q != nil {
 		log.Error("outbox file was corrupt and has been moved aside; a fresh outbox was started", "err", q)

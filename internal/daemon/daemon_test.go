@@ -56,8 +56,8 @@ type rig struct {
 
 // startDaemon runs the real pipeline against a pseudo-terminal and the fake
 // endpoint, with the given clock, until the test ends. edit, if set,
-// changes the config and may prepare the outbox file before the start.
-func startDaemon(t *testing.T, clock *stamp.Clock, edit ...func(*config.Config, *punchsim.Server)) rig {
+// changes the config and the simulated meter's options.
+func startDaemon(t *testing.T, clock *stamp.Clock, edit ...func(*config.Config, *punchsim.Server, *metersim.Options)) rig {
 	t.Helper()
 	srv := harness.StartEndpoint(t, punchsim.Options{})
 	pty, err := metersim.OpenPTY()
@@ -67,8 +67,9 @@ func startDaemon(t *testing.T, clock *stamp.Clock, edit ...func(*config.Config, 
 	t.Cleanup(func() { pty.Close() })
 	cfg := harness.NewConfig(t.TempDir(), srv.Keys(), srv.URL(), pty.Path)
 	cfg.Uploader.BackoffMin, cfg.Uploader.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	mo := metersim.Options{AnswerTimeout: time.Second}
 	for _, e := range edit {
-		e(&cfg, srv)
+		e(&cfg, srv, &mo)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func startDaemon(t *testing.T, clock *stamp.Clock, edit ...func(*config.Config, 
 	case err := <-done:
 		t.Fatalf("daemon did not start: %v", err)
 	}
-	m := metersim.New(pty.Master, metersim.Options{AnswerTimeout: time.Second})
+	m := metersim.New(pty.Master, mo)
 	return rig{srv: srv, meter: m, d: d}
 }
 

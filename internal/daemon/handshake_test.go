@@ -25,9 +25,11 @@ import (
 // full until then.
 func fillOutbox(t *testing.T, ob *outbox.Outbox) int {
 	t.Helper()
-	// Large identities fill the file in a few writes, and sort before the
-	// small ones that fill the rest, among which real identities fall.
-	pad := "A" + strings.Repeat("p", 30<<10)
+	// Identities of 2 kB fill the file in a few hundred writes and still
+	// fit a page, as the outbox's reserve for deliveries assumes (with
+	// 30 kB ones a delivery at the bound found no room). They sort before
+	// the small ones that fill the rest, among which real identities fall.
+	pad := "A" + strings.Repeat("p", 2000)
 	n, refusals := 0, 0
 	for i := range 5000 {
 		_, _, err := ob.Enqueue(outbox.Record{
@@ -62,7 +64,7 @@ func TestSignInKeptWhileOutboxRefuses(t *testing.T) {
 	mc := &movableClock{}
 	mc.set(time.Unix(90, 0), 90*time.Second) // 1970, 90 s after boot
 	r := startDaemon(t, mc.clock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)),
-		func(c *config.Config, _ *punchsim.Server) { c.Outbox.MaxSizeMiB = 1 })
+		func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) { c.Outbox.MaxSizeMiB = 1 })
 	fillers := fillOutbox(t, r.d.outbox)
 	t.Logf("outbox full after %d records", fillers)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -180,7 +182,9 @@ func TestSignInWithoutLicenceStoredDead(t *testing.T) {
 // the driver's licence, company and the plate's last six characters, and
 // the punch carries that licence.
 func TestDriverIdentityFromTerminal(t *testing.T) {
-	r := startDaemon(t, nil, func(c *config.Config, _ *punchsim.Server) { c.Meter.Identity = config.IdentityTerminal })
+	r := startDaemon(t, nil, func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) {
+		c.Meter.Identity = config.IdentityTerminal
+	})
 	ctx := context.Background()
 	s := metersim.Shift{Driver: "", Trips: 9, At: time.Now().Add(-time.Minute).Truncate(time.Minute)}
 	if _, err := r.meter.SignIn(ctx, s); !errors.Is(err, metersim.ErrRefused) {
@@ -198,5 +202,75 @@ func TestDriverIdentityFromTerminal(t *testing.T) {
 	}
 	if st := r.d.link.Stats(); st.Answers.Refused != 1 || st.Answers.Request != 2 {
 		t.Errorf("answers %+v", st.Answers)
+	}
+}
+
+// TestRequestAnswerFromAdminSocket: the driver set through the admin
+// socket (as `taxi-agent driver set` does) is what the 0x00E0 answer
+// carries, byte for byte; with none set the answer is 0xFF.
+func TestRequestAnswerFromAdminSocket(t *testing.T) {
+	var sock string
+	r := startDaemon(t, nil, func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) {
+		c.Meter.Identity = config.IdentityTerminal
+		sock = c.Admin.Socket
+	})
+	ctx := context.Background()
+	c := admin.Dial(sock)
+	defer c.Close()
+	ob := c.Outbox(ctx)
+	// swipe is the answer's 刷卡时间 field, the only one that is not fixed.
+	answer := func() string {
+		t.Helper()
+		res, err := r.meter.RequestSignIn(ctx, metersim.Shift{})
+		if err != nil && !errors.Is(err, metersim.ErrRefused) {
+			t.Fatal(err)
+		}
+		body := hex.EncodeToString(res.Data)
+		return strings.ToUpper(body[:82] + "<swipe>" + body[94:])
+	}
+	const (
+		none = "0000000000000000000000000000000000000000000000000000000000000000000000000000000000<swipe>000000000000000000FF"
+		set  = "3434303330303030303030310000000034323130383331393838303930363031315800423132333435<swipe>00000000000000000090"
+	)
+	if got := answer(); got != strings.ToUpper(none) {
+		t.Fatalf("no driver set: answer %s, want %s", got, none)
+	}
+	if err := ob.SetDriver(outbox.Driver{Licence: "42108319880906011X", Company: "440300000001"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := answer(); got != strings.ToUpper(set) {
+		t.Fatalf("driver set: answer %s, want %s", got, set)
+	}
+	if err := ob.ClearDriver(); err != nil {
+		t.Fatal(err)
+	}
+	if got := answer(); got != strings.ToUpper(none) {
+		t.Fatalf("driver cleared: answer %s, want %s", got, none)
+	}
+}
+
+// TestVendorDialectFromConfig: a meter of the maker that sends 0xF0E1,
+// 0xF0E4 and 0xF0F1, and expects an answer to its sign-in, configured by
+// meter.* keys: both events are stored and delivered, and the sign-in is
+// answered in the meter's own word.
+func TestVendorDialectFromConfig(t *testing.T) {
+	r := startDaemon(t, nil, func(c *config.Config, _ *punchsim.Server, mo *metersim.Options) {
+		c.Meter.SignInCommand, c.Meter.SignOutCommand, c.Meter.ResendSignOutCommand = 0xF0E1, 0xF0E4, 0xF0F1
+		c.Meter.AnswerSignIn = true
+		mo.Dialect = meter.Dialect{SignIn: 0xF0E1, SignOut: 0xF0E4, SignOutResend: 0xF0F1, AnswerSignIn: true}
+	})
+	m := r.meter
+	ctx := context.Background()
+	s := metersim.Shift{Driver: "42108319880906011X", Trips: 5, At: time.Now().Truncate(time.Minute), End: time.Now().Truncate(time.Minute)}
+	res, err := m.SignIn(ctx, s)
+	if err != nil || !res.OK() || res.Command != 0xF0E1 || res.Answer != meter.ResultOK {
+		t.Fatalf("sign-in: %+v, %v", res, err)
+	}
+	if res, err := m.SignOut(ctx, s); err != nil || !res.OK() || res.Command != 0xF0E4 {
+		t.Fatalf("sign-out: %+v, %v", res, err)
+	}
+	got := waitAccepted(t, r.srv, 2)
+	if got[0].EventType != outbox.SignIn || got[1].EventType != outbox.SignOut {
+		t.Fatalf("punches %+v", got)
 	}
 }

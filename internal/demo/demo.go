@@ -23,7 +23,7 @@ import (
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
-	"taxi-agent/internal/redact"
+	"taxi-agent/internal/simrig"
 )
 
 // Options tune a demo run.
@@ -70,29 +70,22 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	s := &scenario{out: o.Out, start: time.Now(), offlineFor: o.Offline}
 
-	keys, err := punchsim.GenerateKeys(filepath.Join(dir, "keys"))
+	rig, err := simrig.New(dir, simrig.Options{
+		OnExchange: s.exchange,
+		Meter:      metersim.Options{AnswerTimeout: 500 * time.Millisecond},
+	})
 	if err != nil {
-		return Summary{}, fmt.Errorf("generate keys: %w", err)
+		return Summary{}, err
 	}
+	defer rig.Close()
+	srv, pty, cfg := rig.Endpoint, rig.PTY, rig.Config
 	s.say("setup", "throwaway merchant key, WeChat Pay public key and TLS CA written to %s", filepath.Join(dir, "keys"))
-	srv, err := punchsim.New(keys, punchsim.Options{OnExchange: s.exchange})
-	if err != nil {
-		return Summary{}, fmt.Errorf("start fake endpoint: %w", err)
-	}
-	defer srv.Close()
 	s.say("setup", "fake WeChat Pay punch endpoint on %s (checks every signature with crypto/rsa)", srv.URL())
-
-	pty, err := metersim.OpenPTY()
-	if err != nil {
-		return Summary{}, fmt.Errorf("open pseudo-terminal: %w", err)
-	}
-	defer pty.Close()
 	s.say("setup", "simulated taximeter on %s (9600 8N1, JT/T 905.2 frames)", pty.Path)
 
-	cfg := configFor(dir, keys, srv.URL(), pty.Path)
 	endpoint := cfg.WeChatPay.BaseURL
 	if o.Gateway {
-		gw, err := startGateway(dir, keys, srv.URL(), cfg.Vehicle.PlateNumber, o.Logs, s)
+		gw, err := startGateway(dir, rig.Keys, srv.URL(), cfg.Vehicle.PlateNumber, o.Logs, s)
 		if err != nil {
 			return Summary{}, fmt.Errorf("start gateway: %w", err)
 		}
@@ -100,9 +93,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		cfg.WeChatPay, cfg.Gateway = config.Default().WeChatPay, gw.section
 		endpoint = gw.section.URL + " (taxi-gateway, mutual TLS)"
 		s.gateway = true
-	}
-	if err := cfg.Validate(); err != nil {
-		return Summary{}, fmt.Errorf("demo config: %w", err)
+		if err := cfg.Validate(); err != nil {
+			return Summary{}, fmt.Errorf("demo config: %w", err)
+		}
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -127,11 +120,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	s.say("agent", "started: outbox %s, delivering to %s", cfg.Outbox.Path, endpoint)
 
-	m := metersim.New(pty.Master, metersim.Options{AnswerTimeout: 500 * time.Millisecond})
-	sum, playErr := s.play(ctx, m, srv, d)
+	sum, playErr := s.play(ctx, rig.Meter, srv, d)
 	stop()
 	runErr := <-done
-	m.Close()
 	if runErr != nil {
 		return sum, fmt.Errorf("agent stopped with an error: %w", runErr)
 	}
@@ -140,19 +131,6 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return sum, playErr
 	}
 	return sum, s.check(sum)
-}
-
-func configFor(dir string, keys punchsim.Keys, url, device string) config.Config {
-	cfg := config.Default()
-	cfg.Vehicle = config.Vehicle{PlateNumber: "粤B12345", RegionID: 440300}
-	cfg.Meter.Device = device
-	cfg.Outbox.Path = filepath.Join(dir, "outbox.db")
-	cfg.WeChatPay = keys.WeChatPay(url)
-	// Short waits so the story fits in twenty seconds; a terminal uses 1s–5m.
-	cfg.Uploader.BackoffMin = 250 * time.Millisecond
-	cfg.Uploader.BackoffMax = 1500 * time.Millisecond
-	cfg.Admin.Socket = filepath.Join(dir, "admin.sock")
-	return cfg
 }
 
 // scenario prints the story and remembers what the fake endpoint saw.
@@ -170,22 +148,7 @@ func (s *scenario) say(who, format string, args ...any) {
 	fmt.Fprintf(s.out, "%5.1fs  %-8s %s\n", time.Since(s.start).Seconds(), who, fmt.Sprintf(format, args...))
 }
 
-func (s *scenario) exchange(x punchsim.Exchange) {
-	what := "request"
-	if x.Punch != nil {
-		what = fmt.Sprintf("%s for driver %s at %s", x.Punch.EventType, redact.Licence(x.Punch.DriverLicense), x.Punch.EventTime)
-	}
-	switch {
-	case x.Accepted:
-		s.say("wechat", "accepted %s (signed 204)", what)
-	case x.Rejection != "":
-		s.say("wechat", "refused %s: %s", what, x.Detail)
-	case x.Fault == punchsim.BadSignature:
-		s.say("wechat", "answered %s with a FORGED 204 (signature does not verify)", what)
-	case x.Fault != punchsim.None:
-		s.say("wechat", "answered %s with fault %q (HTTP %d)", what, x.Fault, x.Status)
-	}
-}
+func (s *scenario) exchange(x punchsim.Exchange) { s.say("wechat", "%s", simrig.Describe(x)) }
 
 // wait polls cond until it holds or the deadline passes.
 func wait(ctx context.Context, within time.Duration, cond func() bool) error {

@@ -1,5 +1,5 @@
 // Package meter is the agent's side of the serial link to the taximeter:
-// the JT/T 905.2-2014 peripheral protocol of /work/shared/PROTOCOL.md.
+// the JT/T 905.2-2014 peripheral protocol as docs/meter-protocol.md describes it.
 //
 // # Framing
 //

@@ -47,7 +47,7 @@ func (e Event) Type() string {
 	return EventSignIn
 }
 
-// Identity is the de-duplication key of the event (PROTOCOL.md): type,
+// Identity is the de-duplication key of the event (docs/meter-protocol.md): type,
 // driver licence, the meter time's raw BCD as hex and total trips, e.g.
 // "SIGN_IN|42108319880906011X|202611281030|1234". A 0x00F1 re-send has the
 // identity of the 0x00E4 it repeats.

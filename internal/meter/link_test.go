@@ -201,7 +201,7 @@ func TestLinkSurvivesReopen(t *testing.T) {
 	}
 }
 
-// TestLinkAnswers checks the answers byte for byte: heartbeat (PROTOCOL.md's
+// TestLinkAnswers checks the answers byte for byte: heartbeat (the protocol document's (docs/meter-protocol.md)
 // worked frame), sign-in and sign-out requests, and the configured device
 // and vendor bytes; frames the agent does not handle are counted, not
 // answered.

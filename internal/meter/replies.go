@@ -183,7 +183,7 @@ func ParseStatusQuery(data []byte) (StatusQuery, error) {
 // Append appends the 7-byte wire body.
 func (q StatusQuery) Append(dst []byte) []byte { return appendBCDTime7(dst, q.Time) }
 
-// StatusReply is the meter's answer to a status query, 55 bytes. PROTOCOL.md
+// StatusReply is the meter's answer to a status query, 55 bytes. docs/meter-protocol.md
 // leaves this body open; the layout is the one of the public C# protocol
 // library (SmallChi/JT905, Taximeter_0x0000_Up). It is informative only.
 type StatusReply struct {

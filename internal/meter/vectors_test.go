@@ -8,7 +8,7 @@ import (
 	"taxi-agent/internal/meter"
 )
 
-// Hex vectors. The worked frames are PROTOCOL.md's; the trip record (E8)
+// Hex vectors. The worked frames are the protocol document's (docs/meter-protocol.md); the trip record (E8)
 // is the public test vector of the SmallChi/JT905 C# library. Check bytes
 // of the constructed vectors were computed independently of this package.
 const (
@@ -199,7 +199,7 @@ func checkOutcomes(t *testing.T, got, want []outcome) {
 	}
 }
 
-// TestAppendFrameWorked encodes the worked frames of PROTOCOL.md.
+// TestAppendFrameWorked encodes the worked frames (docs/meter-protocol.md).
 func TestAppendFrameWorked(t *testing.T) {
 	for _, tc := range []struct {
 		name string

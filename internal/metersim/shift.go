@@ -8,7 +8,7 @@ import (
 
 // Defaults of a Shift's fields.
 const (
-	DefaultCompany = "440300000001" // 经营许可证号 of PROTOCOL.md's worked frame
+	DefaultCompany = "440300000001" // 经营许可证号 of the protocol document's (docs/meter-protocol.md) worked frame
 	DefaultPlate   = "B12345"
 	shiftLength    = 8 * time.Hour
 )

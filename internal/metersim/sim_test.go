@@ -104,7 +104,7 @@ func answer(cmd uint16, result byte) []byte {
 
 var worked = metersim.Shift{Driver: "42108319880906011X", Trips: 1234, At: time.Date(2026, 11, 28, 10, 30, 0, 0, meter.Zone)}
 
-// TestShiftWorkedFrame: the simulator's sign-in of PROTOCOL.md's worked
+// TestShiftWorkedFrame: the simulator's sign-in of the protocol document's (docs/meter-protocol.md) worked
 // example is the worked frame, byte for byte.
 func TestShiftWorkedFrame(t *testing.T) {
 	const want = "55aa0038020000e13434303330303030303030310000000034323130383331393838303930363031315800423132333435202611281030000004d2909055aa"

@@ -10,49 +10,43 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 var capture = flag.Bool("capture", false, "rewrite testdata/*.hex from a live namespace")
 
-// captureStep is one configuration step whose netlink datagrams become one
+// captureStep is one configuration step whose netlink messages become one
 // testdata file. Addresses stay inside the test's own namespaces.
 type captureStep struct {
-	file    string
-	args    []string                // ip arguments, or
-	request func(seq uint32) []byte // a request sent on the watcher's socket
-}
-
-// badRequest asks for a message type rtnetlink does not know, for an
-// NLMSG_ERROR reply.
-func badRequest(seq uint32) []byte {
-	b := dumpRequest(rtmGetLink, seq)
-	order.PutUint16(b[4:], 0x7ff0)
-	return b
-}
-
-func dump(typ uint16) func(uint32) []byte {
-	return func(seq uint32) []byte { return dumpRequest(typ, seq) }
+	file string
+	args []string // ip arguments, or
+	dump uint16   // a dump requested on the capturing socket
 }
 
 var captureSteps = []captureStep{
-	{"dump-link.hex", nil, dump(rtmGetLink)},
-	{"dump-addr.hex", nil, dump(rtmGetAddr)},
-	{"dump-route.hex", nil, dump(rtmGetRoute)},
-	{"error.hex", nil, badRequest},
-	{"link-down.hex", []string{"link", "set", "vA", "down"}, nil},
-	{"link-up.hex", []string{"link", "set", "vA", "up"}, nil},
-	{"addr4-add.hex", []string{"addr", "add", "10.200.0.2/24", "dev", "vA"}, nil},
-	{"route4-add.hex", []string{"route", "add", "default", "via", "10.200.0.1", "dev", "vA"}, nil},
-	{"addr6-add.hex", []string{"-6", "addr", "add", "2001:db8::2/64", "dev", "vA", "nodad"}, nil},
-	{"route6-add.hex", []string{"-6", "route", "add", "default", "via", "2001:db8::1", "dev", "vA"}, nil},
-	{"route4-del.hex", []string{"route", "del", "default"}, nil},
-	{"addr4-del.hex", []string{"addr", "del", "10.200.0.2/24", "dev", "vA"}, nil},
-	{"link-del.hex", []string{"link", "del", "vA"}, nil},
+	{"dump-link.hex", nil, unix.RTM_GETLINK},
+	{"dump-addr.hex", nil, unix.RTM_GETADDR},
+	{"dump-route.hex", nil, unix.RTM_GETROUTE},
+	{"link-down.hex", []string{"link", "set", "vA", "down"}, 0},
+	{"link-up.hex", []string{"link", "set", "vA", "up"}, 0},
+	{"addr4-add.hex", []string{"addr", "add", "10.200.0.2/24", "dev", "vA"}, 0},
+	{"route4-add.hex", []string{"route", "add", "default", "via", "10.200.0.1", "dev", "vA"}, 0},
+	{"addr6-add.hex", []string{"-6", "addr", "add", "2001:db8::2/64", "dev", "vA", "nodad"}, 0},
+	{"route6-add.hex", []string{"-6", "route", "add", "default", "via", "2001:db8::1", "dev", "vA"}, 0},
+	{"route4-del.hex", []string{"route", "del", "default"}, 0},
+	{"addr4-del.hex", []string{"addr", "del", "10.200.0.2/24", "dev", "vA"}, 0},
+	{"link-del.hex", []string{"link", "del", "vA"}, 0},
 }
 
-// TestCapture records real rtnetlink datagrams for the parser tests. It runs
-// only with -capture (go test -run Capture -capture), and waits for the
-// kernel's deferred notifications, so it is slow.
+// dumpBodyLen is the zeroed struct a dump request of each type carries.
+var dumpBodyLen = map[uint16]int{unix.RTM_GETLINK: unix.SizeofIfInfomsg, unix.RTM_GETADDR: unix.SizeofIfAddrmsg, unix.RTM_GETROUTE: unix.SizeofRtMsg}
+
+// TestCapture records real rtnetlink messages for the decoding tests. It
+// runs only with -capture (go test -run Capture -capture), and waits for the
+// kernel's deferred notifications, so it is slow. Each line of a file holds
+// what one receive returned, re-encoded by mdlayher/netlink.
 func TestCapture(t *testing.T) {
 	if !*capture {
 		t.Skip("run with -capture to rewrite testdata")
@@ -61,15 +55,16 @@ func TestCapture(t *testing.T) {
 	ns.ip(t, "link", "set", "vA", "up")
 	time.Sleep(1500 * time.Millisecond) // carrier settles before the dumps
 	err := <-ns.goIn(t, func() error {
-		c, err := dialNetlink()
+		c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: groups})
 		if err != nil {
 			return err
 		}
-		defer c.close()
-		nc := c.(*netlinkConn)
-		for i, s := range captureSteps {
-			if s.request != nil {
-				if err := c.send(s.request(uint32(i + 1))); err != nil {
+		defer c.Close()
+		for _, s := range captureSteps {
+			if s.dump != 0 {
+				req := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(s.dump), Flags: netlink.Request | netlink.Dump},
+					Data: make([]byte, dumpBodyLen[s.dump])}
+				if _, err := c.Send(req); err != nil {
 					return err
 				}
 			} else if err := ns.run(s.args...); err != nil {
@@ -77,14 +72,22 @@ func TestCapture(t *testing.T) {
 			}
 			var lines []string
 			// Notifications can lag by the kernel's linkwatch second.
-			nc.f.SetReadDeadline(time.Now().Add(1200 * time.Millisecond))
+			c.SetReadDeadline(time.Now().Add(1200 * time.Millisecond))
 			for {
-				b, err := c.receive()
+				msgs, err := c.Receive()
 				if errors.Is(err, os.ErrDeadlineExceeded) {
 					break
 				}
 				if err != nil {
 					return err
+				}
+				var b []byte
+				for _, m := range msgs {
+					mb, err := m.MarshalBinary()
+					if err != nil {
+						return err
+					}
+					b = append(b, mb...)
 				}
 				lines = append(lines, hex.EncodeToString(b))
 			}
@@ -102,7 +105,7 @@ func TestCapture(t *testing.T) {
 }
 
 func stepName(s captureStep) string {
-	if s.request != nil {
+	if s.dump != 0 {
 		return strings.TrimSuffix(s.file, ".hex") + " request"
 	}
 	return "ip " + strings.Join(s.args, " ")

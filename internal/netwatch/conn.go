@@ -1,15 +1,23 @@
 package netwatch
 
-import "errors"
+import (
+	"errors"
 
-// conn is one rtnetlink socket subscribed to the watcher's groups.
+	"github.com/mdlayher/netlink"
+)
+
+// conn is the watcher's rtnetlink: a socket subscribed to the link, address
+// and route groups, and a second one for dumps, so that a dump reply never
+// interleaves with a notification.
 type conn interface {
-	// receive returns one datagram; errLost when the kernel dropped
-	// notifications (ENOBUFS) or the datagram did not fit.
-	receive() ([]byte, error)
-	send(b []byte) error
-	// port is the socket's netlink port id, the nlmsg_pid of dump replies.
-	port() uint32
+	// receive returns the messages of one notification datagram; an
+	// error wrapping errLost when the kernel dropped notifications
+	// (ENOBUFS) or a datagram could not be framed.
+	receive() ([]netlink.Message, error)
+	// dump lists the kernel's links (RTM_GETLINK), addresses
+	// (RTM_GETADDR) or routes (RTM_GETROUTE), as messages of the matching
+	// RTM_NEW* type.
+	dump(typ uint16) ([]message, error)
 	// close unblocks a pending receive.
 	close() error
 }

@@ -3,101 +3,94 @@ package netwatch
 import (
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
 
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// recvBufLen holds the largest datagram the kernel sends: it sizes dump
-// replies to the reader's buffer, capped just below 32 KiB
-// (netlink_recvmsg). A longer one would be reported as truncated.
-const recvBufLen = 32 << 10
+// groups are the rtnetlink multicast groups the watcher joins.
+const groups = unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR |
+	unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_ROUTE
 
 // socketBufLen is the kernel receive buffer asked for, so that a burst of
 // notifications (a modem re-attaching) does not overflow.
 const socketBufLen = 256 << 10
 
-// netlinkConn is a non-blocking NETLINK_ROUTE socket handed to the Go
-// runtime's poller through os.File, so that close unblocks receive.
-type netlinkConn struct {
-	f   *os.File
-	rc  syscall.RawConn
-	pid uint32
-	buf []byte
+// rtConn is a conn on github.com/jsimonetti/rtnetlink/v2 and
+// github.com/mdlayher/netlink. Both sockets go through the Go runtime's
+// poller, so close unblocks receive.
+type rtConn struct {
+	notify *netlink.Conn
+	dumps  *rtnetlink.Conn
 }
 
-// dialNetlink opens a NETLINK_ROUTE socket in the network namespace of the
-// calling thread and joins the link, address and route groups.
+// dialNetlink opens the two NETLINK_ROUTE sockets in the network namespace
+// of the calling thread. The subscribed one is opened first, so that no
+// change between the dump and the subscription is missed.
 func dialNetlink() (conn, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+	n, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: groups})
 	if err != nil {
 		return nil, fmt.Errorf("open netlink socket: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("bind netlink socket: %w", err)
-	}
-	// Best effort: RCVBUFFORCE passes rmem_max when privileged.
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, socketBufLen) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, socketBufLen)
-	}
-	sa, err := unix.Getsockname(fd)
+	// Best effort: the kernel caps it at rmem_max.
+	_ = n.SetReadBuffer(socketBufLen)
+	d, err := rtnetlink.Dial(nil)
 	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("read netlink port: %w", err)
+		n.Close()
+		return nil, fmt.Errorf("open netlink socket: %w", err)
 	}
-	nl, ok := sa.(*unix.SockaddrNetlink)
-	if !ok {
-		unix.Close(fd)
-		return nil, fmt.Errorf("read netlink port: address %T", sa)
-	}
-	f := os.NewFile(uintptr(fd), "netlink")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("poll netlink socket: %w", err)
-	}
-	return &netlinkConn{f: f, rc: rc, pid: nl.Pid, buf: make([]byte, recvBufLen)}, nil
+	return &rtConn{notify: n, dumps: d}, nil
 }
 
-func (c *netlinkConn) receive() ([]byte, error) {
-	var (
-		n, flags int
-		rerr     error
-	)
-	err := c.rc.Read(func(fd uintptr) bool {
-		n, _, flags, _, rerr = unix.Recvmsg(int(fd), c.buf, nil, 0)
-		return !errors.Is(rerr, unix.EAGAIN)
-	})
+func (c *rtConn) receive() ([]netlink.Message, error) {
+	msgs, err := c.notify.Receive()
 	switch {
+	case errors.Is(err, unix.ENOBUFS):
+		return nil, fmt.Errorf("receive netlink: %w: %w", errLost, err)
+	case errors.Is(err, syscall.EINVAL):
+		// syscall.ParseNetlinkMessage could not frame the datagram.
+		return nil, fmt.Errorf("receive netlink: malformed datagram: %w: %w", errLost, err)
 	case err != nil:
 		return nil, fmt.Errorf("receive netlink: %w", err)
-	case errors.Is(rerr, unix.ENOBUFS):
-		return nil, fmt.Errorf("receive netlink: %w: %w", errLost, rerr)
-	case rerr != nil:
-		return nil, fmt.Errorf("receive netlink: %w", rerr)
-	case flags&unix.MSG_TRUNC != 0:
-		return nil, fmt.Errorf("receive netlink: truncated datagram: %w", errLost)
 	}
-	return append([]byte(nil), c.buf[:n]...), nil
+	return msgs, nil
 }
 
-func (c *netlinkConn) send(b []byte) error {
-	var serr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
-		return !errors.Is(serr, unix.EAGAIN)
-	})
-	if err == nil {
-		err = serr
+func (c *rtConn) dump(typ uint16) ([]message, error) {
+	var out []message
+	switch typ {
+	case unix.RTM_GETLINK:
+		ls, err := c.dumps.Link.List()
+		if err != nil {
+			return nil, fmt.Errorf("dump links: %w", err)
+		}
+		for i := range ls {
+			out = append(out, fromLink(unix.RTM_NEWLINK, &ls[i]))
+		}
+	case unix.RTM_GETADDR:
+		as, err := c.dumps.Address.List()
+		if err != nil {
+			return nil, fmt.Errorf("dump addresses: %w", err)
+		}
+		for i := range as {
+			out = append(out, fromAddr(unix.RTM_NEWADDR, &as[i]))
+		}
+	case unix.RTM_GETROUTE:
+		rs, err := c.dumps.Route.List()
+		if err != nil {
+			return nil, fmt.Errorf("dump routes: %w", err)
+		}
+		for i := range rs {
+			out = append(out, fromRoute(unix.RTM_NEWROUTE, &rs[i]))
+		}
+	default:
+		return nil, fmt.Errorf("dump type %d: not a link, address or route dump", typ)
 	}
-	if err != nil {
-		return fmt.Errorf("send netlink: %w", err)
-	}
-	return nil
+	return out, nil
 }
 
-func (c *netlinkConn) port() uint32 { return c.pid }
-
-func (c *netlinkConn) close() error { return c.f.Close() }
+func (c *rtConn) close() error {
+	return errors.Join(c.notify.Close(), c.dumps.Close())
+}

@@ -12,14 +12,4 @@ var (
 
 	// ErrRunning is returned by Run when the Watcher is already running.
 	ErrRunning = errors.New("watcher already running")
-
-	// ErrShortHeader: fewer bytes remain than a netlink message header (16).
-	ErrShortHeader = errors.New("short netlink header")
-	// ErrBadLength: a header's nlmsg_len is below 16 or beyond the datagram.
-	ErrBadLength = errors.New("bad netlink message length")
-	// ErrShortBody: a message is shorter than the fixed struct of its type
-	// (ifinfomsg 16, ifaddrmsg 8, rtmsg 12, nlmsgerr 4 bytes).
-	ErrShortBody = errors.New("short netlink message body")
-	// ErrBadAttribute: an attribute's rta_len is below 4 or beyond its message.
-	ErrBadAttribute = errors.New("bad netlink attribute")
 )

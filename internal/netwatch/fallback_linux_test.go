@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"taxi-agent/internal/testsupport"
 )
 
 // denySocketsOnThisThread installs a seccomp filter on the calling thread
@@ -51,6 +53,7 @@ func denySocketsOnThisThread() error {
 // filter refuses sockets: Run must log the fallback once, report the cause,
 // and return nil only when ctx is done.
 func TestFallbackSeccomp(t *testing.T) {
+	testsupport.SkipIfEmulated(t, "qemu-user refuses to install seccomp filters (PR_SET_SECCOMP gives EINVAL)")
 	logs := &logRecorder{}
 	w := New(Options{Logger: slog.New(logs), OnUp: func(Change) { t.Error("OnUp without netlink") }})
 	ctx, cancel := context.WithCancel(t.Context())

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // syncDumps are the dumps that (re)build the tracker's state, in order: links
 // first so that addresses and routes find their interface names.
-var syncDumps = []uint16{rtmGetLink, rtmGetAddr, rtmGetRoute}
+var syncDumps = []uint16{unix.RTM_GETLINK, unix.RTM_GETADDR, unix.RTM_GETROUTE}
 
 // loop is one Run of a Watcher over an open conn.
 type loop struct {
@@ -16,26 +18,21 @@ type loop struct {
 	c conn
 	t *tracker
 
-	baseline bool     // dump replies update the state silently (first sync)
-	dumps    []uint16 // dumps of this sync still to request
-	seq      uint32   // sequence number of the dump in flight, 0 if none
-	resync   bool     // resync once the dump in flight ends
-
 	pending *Change // up change waiting out its jitter
 	timer   *time.Timer
 
-	lostLogged, parseLogged, dumpLogged bool
+	lostLogged, decodeLogged bool
 }
 
 // received is what the reader goroutine hands the loop.
 type received struct {
-	msgs     []message
-	parseErr error // the datagram was malformed after msgs
-	err      error // receive failed
+	msgs      []message
+	decodeErr error // a message of the datagram could not be decoded and was skipped
+	err       error // receive failed
 }
 
-// run reads and applies messages until ctx is done (nil) or the socket
-// fails (the error).
+// run syncs, then reads and applies notifications until ctx is done (nil)
+// or the socket fails (the error).
 func (l *loop) run(ctx context.Context) error {
 	recv := make(chan received)
 	stop := make(chan struct{}) // the loop has returned
@@ -50,9 +47,10 @@ func (l *loop) run(ctx context.Context) error {
 		}
 	}()
 	l.t.begin()
-	if err := l.startSync(); err != nil {
+	if err := l.sync(true); err != nil {
 		return err
 	}
+	l.w.markReady()
 	for {
 		var timerC <-chan time.Time
 		if l.timer != nil {
@@ -72,17 +70,21 @@ func (l *loop) run(ctx context.Context) error {
 	}
 }
 
-// read receives and parses datagrams until receive fails for good or the
-// loop stops.
+// read receives and decodes notification datagrams until receive fails for
+// good or the loop stops.
 func (l *loop) read(recv chan<- received, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	for {
-		b, err := l.c.receive()
-		var r received
-		if err != nil {
-			r.err = err
-		} else {
-			r.msgs, r.parseErr = parseMessages(b)
+		raw, err := l.c.receive()
+		r := received{err: err}
+		for _, nm := range raw {
+			m, ok, err := decode(nm)
+			if err != nil && r.decodeErr == nil {
+				r.decodeErr = err
+			}
+			if ok {
+				r.msgs = append(r.msgs, m)
+			}
 		}
 		select {
 		case recv <- r:
@@ -102,94 +104,48 @@ func (l *loop) handleReceived(r received) error {
 			l.w.log.Warn("netlink notifications lost, resynchronising", "error", r.err)
 			l.lostLogged = true
 		}
-		return l.requestResync()
+		return l.resync()
 	case r.err != nil:
 		return r.err
-	case r.parseErr != nil && !l.parseLogged:
-		l.w.log.Warn("malformed netlink datagram, rest skipped", "error", r.parseErr)
-		l.parseLogged = true
+	case r.decodeErr != nil && !l.decodeLogged:
+		l.w.log.Warn("undecodable netlink message skipped", "error", r.decodeErr)
+		l.decodeLogged = true
 	}
 	for _, m := range r.msgs {
-		if err := l.handle(m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// handle applies one message: a reply to our dump, or a notification.
-func (l *loop) handle(m message) error {
-	if m.Pid == l.c.port() {
-		if m.Seq != l.seq || l.seq == 0 {
-			return nil // reply to an abandoned dump
-		}
-		switch m.Type {
-		case nlmsgError:
-			if m.Errno != 0 && !l.dumpLogged {
-				l.w.log.Warn("netlink dump refused", "errno", -m.Errno)
-				l.dumpLogged = true
-			}
-			return l.nextDump()
-		case nlmsgDone:
-			return l.nextDump()
-		}
-		if c, ok := l.t.apply(m, l.baseline); ok {
+		if c, ok := l.t.apply(m, false); ok {
 			l.emit(c)
 		}
-		return nil
-	}
-	if c, ok := l.t.apply(m, false); ok {
-		l.emit(c)
 	}
 	return nil
 }
 
-func (l *loop) startSync() error {
-	l.dumps = syncDumps
-	return l.nextDump()
-}
-
-// nextDump requests the next dump of the sync, or ends the sync.
-func (l *loop) nextDump() error {
-	if len(l.dumps) == 0 {
-		l.seq = 0
-		return l.endSync()
+// sync applies a dump of links, addresses and routes: silently for the
+// baseline, else as changes, ending with what the dump no longer has.
+func (l *loop) sync(baseline bool) error {
+	for _, typ := range syncDumps {
+		msgs, err := l.c.dump(typ)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if c, ok := l.t.apply(m, baseline); ok {
+				l.emit(c)
+			}
+		}
 	}
-	l.seq++
-	if l.seq == 0 {
-		l.seq = 1
-	}
-	typ := l.dumps[0]
-	l.dumps = l.dumps[1:]
-	return l.c.send(dumpRequest(typ, l.seq))
-}
-
-// endSync applies the end of a sync, and starts a resync wanted meanwhile.
-func (l *loop) endSync() error {
-	if !l.baseline {
+	if !baseline {
 		for _, c := range l.t.sweep() {
 			l.emit(c)
 		}
 	}
-	l.baseline = false
-	l.w.markReady()
-	if l.resync {
-		l.resync = false
-		return l.requestResync() // no dump in flight: starts at once
-	}
 	return nil
 }
 
-// requestResync rebuilds the state with fresh dumps after notifications
-// were lost, now or once the dump in flight ends. Differences surface as
-// changes.
-func (l *loop) requestResync() error {
-	if l.seq != 0 {
-		l.resync = true
-		return nil
-	}
+// resync rebuilds the state with fresh dumps after notifications were lost.
+// Differences surface as changes.
+func (l *loop) resync() error {
 	l.t.begin()
-	return l.startSync()
+	return l.sync(false)
 }
 
 // emit records a change, reports it, and schedules OnUp for an up change.

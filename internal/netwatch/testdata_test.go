@@ -8,7 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // readHex returns the datagrams of a testdata file: one hex line each,
@@ -40,11 +44,28 @@ func readHex(t testing.TB, name string) [][]byte {
 	return out
 }
 
+// frames splits a captured datagram as mdlayher/netlink does on receive.
+func frames(t testing.TB, b []byte) []netlink.Message {
+	t.Helper()
+	raw, err := syscall.ParseNetlinkMessage(b)
+	if err != nil {
+		t.Fatalf("frame datagram: %v", err)
+	}
+	out := make([]netlink.Message, len(raw))
+	for i, r := range raw {
+		out[i] = netlink.Message{Header: netlink.Header{
+			Length: r.Header.Len, Type: netlink.HeaderType(r.Header.Type),
+			Flags: netlink.HeaderFlags(r.Header.Flags), Sequence: r.Header.Seq, PID: r.Header.Pid,
+		}, Data: r.Data}
+	}
+	return out
+}
+
 var typeNames = map[uint16]string{
-	nlmsgError: "ERROR", nlmsgDone: "DONE",
-	rtmNewLink: "NEWLINK", rtmDelLink: "DELLINK",
-	rtmNewAddr: "NEWADDR", rtmDelAddr: "DELADDR",
-	rtmNewRoute: "NEWROUTE", rtmDelRoute: "DELROUTE",
+	unix.NLMSG_DONE:  "DONE",
+	unix.RTM_NEWLINK: "NEWLINK", unix.RTM_DELLINK: "DELLINK",
+	unix.RTM_NEWADDR: "NEWADDR", unix.RTM_DELADDR: "DELADDR",
+	unix.RTM_NEWROUTE: "NEWROUTE", unix.RTM_DELROUTE: "DELROUTE",
 }
 
 // describe renders the fields of m that its type uses, for golden tables.
@@ -53,7 +74,7 @@ func describe(m message) string {
 	if !ok {
 		name = fmt.Sprintf("type%d", m.Type)
 	}
-	s := fmt.Sprintf("%s seq=%d", name, m.Seq)
+	s := name
 	ip := func(b []byte) string {
 		if a, ok := netip.AddrFromSlice(b); ok {
 			return a.String()
@@ -61,16 +82,14 @@ func describe(m message) string {
 		return fmt.Sprintf("%x", b)
 	}
 	switch m.Type {
-	case nlmsgError:
-		s += fmt.Sprintf(" errno=%d", m.Errno)
-	case rtmNewLink, rtmDelLink:
+	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
 		s += fmt.Sprintf(" #%d %s flags=%#x", m.Index, m.Name, m.IfFlags)
-	case rtmNewAddr, rtmDelAddr:
+	case unix.RTM_NEWADDR, unix.RTM_DELADDR:
 		s += fmt.Sprintf(" #%d %s/%d scope=%d flags=%#x", m.Index, ip(m.Addr), m.PrefixLen, m.Scope, m.AddrFlags)
 		if m.Name != "" {
 			s += " label=" + m.Name
 		}
-	case rtmNewRoute, rtmDelRoute:
+	case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
 		s += fmt.Sprintf(" af=%d dst/%d table=%d type=%d oif=#%d", m.Family, m.PrefixLen, m.Table, m.RouteTyp, m.Index)
 		if m.Addr != nil {
 			s += " via " + ip(m.Addr)

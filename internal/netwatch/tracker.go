@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // tracker keeps the state that turns rtnetlink messages into changes: which
@@ -56,12 +58,12 @@ func (t *tracker) apply(m message, baseline bool) (change, bool) {
 
 func (t *tracker) update(m message) (change, bool) {
 	switch m.Type {
-	case rtmNewLink:
+	case unix.RTM_NEWLINK:
 		prev, known := t.links[m.Index]
 		cur := linkEntry{
 			name:     m.Name,
-			up:       m.IfFlags&(iffUp|iffRunning) == iffUp|iffRunning,
-			loopback: m.IfFlags&iffLoopback != 0,
+			up:       m.IfFlags&(unix.IFF_UP|unix.IFF_RUNNING) == unix.IFF_UP|unix.IFF_RUNNING,
+			loopback: m.IfFlags&unix.IFF_LOOPBACK != 0,
 			seen:     t.gen,
 		}
 		if cur.name == "" {
@@ -76,18 +78,18 @@ func (t *tracker) update(m message) (change, bool) {
 			t.forget(m.Index)
 			return change{KindLinkDown, cur.name}, true
 		}
-	case rtmDelLink:
+	case unix.RTM_DELLINK:
 		prev, known := t.links[m.Index]
 		delete(t.links, m.Index)
 		t.forget(m.Index)
 		if known && prev.up && !prev.loopback {
 			return change{KindLinkDown, prev.name}, true
 		}
-	case rtmNewAddr, rtmDelAddr:
+	case unix.RTM_NEWADDR, unix.RTM_DELADDR:
 		key := addrKey(m)
 		_, known := t.addrs[key]
-		usable := m.Type == rtmNewAddr && m.Scope == rtScopeUniverse &&
-			m.AddrFlags&(ifaFTentative|ifaFDADFailed) == 0 && !t.links[m.Index].loopback
+		usable := m.Type == unix.RTM_NEWADDR && m.Scope == unix.RT_SCOPE_UNIVERSE &&
+			m.AddrFlags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 && !t.links[m.Index].loopback
 		switch {
 		case usable:
 			t.addrs[key] = entry{m.Index, t.gen}
@@ -98,15 +100,15 @@ func (t *tracker) update(m message) (change, bool) {
 			delete(t.addrs, key)
 			return change{KindAddrRemoved, t.name(m.Index, m.Name)}, true
 		}
-	case rtmNewRoute, rtmDelRoute:
-		if m.PrefixLen != 0 || m.Table != rtTableMain || m.RouteTyp != rtnUnicast ||
-			(m.Family != afInet && m.Family != afInet6) {
+	case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+		if m.PrefixLen != 0 || m.Table != unix.RT_TABLE_MAIN || m.RouteTyp != unix.RTN_UNICAST ||
+			(m.Family != unix.AF_INET && m.Family != unix.AF_INET6) {
 			return change{}, false
 		}
 		key := routeKey(m)
 		_, known := t.routes[key]
 		switch {
-		case m.Type == rtmNewRoute:
+		case m.Type == unix.RTM_NEWROUTE:
 			t.routes[key] = entry{m.Index, t.gen}
 			if !known {
 				return change{KindDefaultRouteAdded, t.name(m.Index, "")}, true

@@ -3,6 +3,9 @@ package netwatch
 import (
 	"slices"
 	"testing"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // TestTrackerCaptured replays the captured session through a tracker: dump
@@ -31,12 +34,15 @@ func TestTrackerCaptured(t *testing.T) {
 	for _, s := range steps {
 		var got []change
 		for _, b := range readHex(t, s.file) {
-			msgs, err := parseMessages(b)
-			if err != nil {
-				t.Fatalf("%s: %v", s.file, err)
-			}
-			for _, m := range msgs {
-				if c, ok := tr.apply(m, m.Flags&0x2 != 0); ok {
+			for _, nm := range frames(t, b) {
+				m, ok, err := decode(nm)
+				if err != nil {
+					t.Fatalf("%s: %v", s.file, err)
+				}
+				if !ok {
+					continue
+				}
+				if c, ok := tr.apply(m, nm.Header.Flags&netlink.Multi != 0); ok {
 					got = append(got, c)
 				}
 			}
@@ -51,18 +57,18 @@ func TestTrackerCaptured(t *testing.T) {
 }
 
 func link(index int32, name string, flags uint32) message {
-	return message{Type: rtmNewLink, Index: index, Name: name, IfFlags: flags}
+	return message{Type: unix.RTM_NEWLINK, Index: index, Name: name, IfFlags: flags}
 }
 
 func addr(typ uint16, index int32, a []byte, scope uint8, flags uint32) message {
-	return message{Type: typ, Family: afInet, PrefixLen: 24, Index: index, Addr: a, Scope: scope, AddrFlags: flags}
+	return message{Type: typ, Family: unix.AF_INET, PrefixLen: 24, Index: index, Addr: a, Scope: scope, AddrFlags: flags}
 }
 
 func defRoute(typ uint16, index int32, gw []byte) message {
-	return message{Type: typ, Family: afInet, Index: index, Addr: gw, Table: rtTableMain, RouteTyp: rtnUnicast}
+	return message{Type: typ, Family: unix.AF_INET, Index: index, Addr: gw, Table: unix.RT_TABLE_MAIN, RouteTyp: unix.RTN_UNICAST}
 }
 
-const upRunning = iffUp | iffRunning
+const upRunning = unix.IFF_UP | unix.IFF_RUNNING
 
 func TestTracker(t *testing.T) {
 	gw := []byte{10, 200, 0, 1}
@@ -76,48 +82,52 @@ func TestTracker(t *testing.T) {
 			[]message{link(2, "wwan0", upRunning), link(2, "", upRunning), link(2, "wwan0", upRunning)},
 			[]change{{KindLinkUp, "wwan0"}}},
 		{"up without running is not up",
-			[]message{link(2, "wwan0", iffUp), link(2, "wwan0", 0)},
+			[]message{link(2, "wwan0", unix.IFF_UP), link(2, "wwan0", 0)},
 			nil},
 		{"loopback is ignored",
-			[]message{link(1, "lo", upRunning|iffLoopback), addr(rtmNewAddr, 1, []byte{127, 0, 0, 1}, rtScopeUniverse, 0)},
+			[]message{link(1, "lo", upRunning|unix.IFF_LOOPBACK), addr(unix.RTM_NEWADDR, 1, []byte{127, 0, 0, 1}, unix.RT_SCOPE_UNIVERSE, 0)},
 			nil},
 		{"down link first seen is not a change",
-			[]message{link(3, "eth0", 0), {Type: rtmDelLink, Index: 3}},
+			[]message{link(3, "eth0", 0), {Type: unix.RTM_DELLINK, Index: 3}},
 			nil},
 		{"deleting an up link is link-down",
-			[]message{link(3, "eth0", upRunning), {Type: rtmDelLink, Index: 3}},
+			[]message{link(3, "eth0", upRunning), {Type: unix.RTM_DELLINK, Index: 3}},
 			[]change{{KindLinkUp, "eth0"}, {KindLinkDown, "eth0"}}},
 		{"tentative address counts once DAD is done",
-			[]message{addr(rtmNewAddr, 2, ip, rtScopeUniverse, ifaFTentative), addr(rtmNewAddr, 2, ip, rtScopeUniverse, 0)},
+			[]message{addr(unix.RTM_NEWADDR, 2, ip, unix.RT_SCOPE_UNIVERSE, unix.IFA_F_TENTATIVE), addr(unix.RTM_NEWADDR, 2, ip, unix.RT_SCOPE_UNIVERSE, 0)},
 			[]change{{KindAddrAdded, "#2"}}},
 		{"address refreshes (IPv6 lifetimes) are one addr-added",
-			[]message{addr(rtmNewAddr, 2, ip, rtScopeUniverse, 0), addr(rtmNewAddr, 2, ip, rtScopeUniverse, 0)},
+			[]message{addr(unix.RTM_NEWADDR, 2, ip, unix.RT_SCOPE_UNIVERSE, 0), addr(unix.RTM_NEWADDR, 2, ip, unix.RT_SCOPE_UNIVERSE, 0)},
 			[]change{{KindAddrAdded, "#2"}}},
 		{"address that fails DAD is removed",
-			[]message{addr(rtmNewAddr, 2, ip, rtScopeUniverse, 0), addr(rtmNewAddr, 2, ip, rtScopeUniverse, ifaFDADFailed)},
+			[]message{addr(unix.RTM_NEWADDR, 2, ip, unix.RT_SCOPE_UNIVERSE, 0), addr(unix.RTM_NEWADDR, 2, ip, unix.RT_SCOPE_UNIVERSE, unix.IFA_F_DADFAILED)},
 			[]change{{KindAddrAdded, "#2"}, {KindAddrRemoved, "#2"}}},
 		{"unknown address deletion is silent",
-			[]message{addr(rtmDelAddr, 2, ip, rtScopeUniverse, 0)},
+			[]message{addr(unix.RTM_DELADDR, 2, ip, unix.RT_SCOPE_UNIVERSE, 0)},
 			nil},
 		{"label names an address before its link is known",
-			[]message{func() message { m := addr(rtmNewAddr, 4, ip, rtScopeUniverse, 0); m.Name = "ppp0"; return m }()},
+			[]message{func() message {
+				m := addr(unix.RTM_NEWADDR, 4, ip, unix.RT_SCOPE_UNIVERSE, 0)
+				m.Name = "ppp0"
+				return m
+			}()},
 			[]change{{KindAddrAdded, "ppp0"}}},
 		{"non-default, other-table and unreachable routes are ignored",
 			[]message{
-				func() message { m := defRoute(rtmNewRoute, 2, gw); m.PrefixLen = 24; return m }(),
-				func() message { m := defRoute(rtmNewRoute, 2, gw); m.Table = 100; return m }(),
-				func() message { m := defRoute(rtmNewRoute, 2, nil); m.RouteTyp = 7; return m }(),
-				func() message { m := defRoute(rtmNewRoute, 2, gw); m.Family = 0; return m }(),
+				func() message { m := defRoute(unix.RTM_NEWROUTE, 2, gw); m.PrefixLen = 24; return m }(),
+				func() message { m := defRoute(unix.RTM_NEWROUTE, 2, gw); m.Table = 100; return m }(),
+				func() message { m := defRoute(unix.RTM_NEWROUTE, 2, nil); m.RouteTyp = 7; return m }(),
+				func() message { m := defRoute(unix.RTM_NEWROUTE, 2, gw); m.Family = 0; return m }(),
 			},
 			nil},
 		{"route replaced in place is one default-route-added",
-			[]message{link(2, "wwan0", upRunning), defRoute(rtmNewRoute, 2, gw), defRoute(rtmNewRoute, 2, gw)},
+			[]message{link(2, "wwan0", upRunning), defRoute(unix.RTM_NEWROUTE, 2, gw), defRoute(unix.RTM_NEWROUTE, 2, gw)},
 			[]change{{KindLinkUp, "wwan0"}, {KindDefaultRouteAdded, "wwan0"}}},
 		{"IPv4 flushes routes of a downed link silently; the re-added route counts",
 			[]message{
-				link(2, "wwan0", upRunning), defRoute(rtmNewRoute, 2, gw),
-				link(2, "wwan0", iffUp), // carrier lost: no RTM_DELROUTE follows
-				link(2, "wwan0", upRunning), defRoute(rtmNewRoute, 2, gw),
+				link(2, "wwan0", upRunning), defRoute(unix.RTM_NEWROUTE, 2, gw),
+				link(2, "wwan0", unix.IFF_UP), // carrier lost: no RTM_DELROUTE follows
+				link(2, "wwan0", upRunning), defRoute(unix.RTM_NEWROUTE, 2, gw),
 			},
 			[]change{
 				{KindLinkUp, "wwan0"}, {KindDefaultRouteAdded, "wwan0"},
@@ -146,7 +156,7 @@ func TestTracker(t *testing.T) {
 
 func TestTrackerBaselineIsSilent(t *testing.T) {
 	tr := newTracker()
-	for _, m := range []message{link(2, "wwan0", upRunning), addr(rtmNewAddr, 2, []byte{10, 0, 0, 2}, 0, 0), defRoute(rtmNewRoute, 2, []byte{10, 0, 0, 1})} {
+	for _, m := range []message{link(2, "wwan0", upRunning), addr(unix.RTM_NEWADDR, 2, []byte{10, 0, 0, 2}, 0, 0), defRoute(unix.RTM_NEWROUTE, 2, []byte{10, 0, 0, 1})} {
 		if c, ok := tr.apply(m, true); ok {
 			t.Errorf("baseline %s gave change %v", describe(m), c)
 		}
@@ -161,9 +171,9 @@ func TestTrackerSweep(t *testing.T) {
 	tr := newTracker()
 	tr.apply(link(2, "wwan0", upRunning), true)
 	tr.apply(link(3, "eth0", upRunning), true)
-	tr.apply(addr(rtmNewAddr, 3, []byte{192, 168, 1, 2}, 0, 0), true)
-	tr.apply(defRoute(rtmNewRoute, 2, []byte{10, 0, 0, 1}), true)
-	tr.apply(addr(rtmNewAddr, 2, []byte{10, 0, 0, 2}, 0, 0), true)
+	tr.apply(addr(unix.RTM_NEWADDR, 3, []byte{192, 168, 1, 2}, 0, 0), true)
+	tr.apply(defRoute(unix.RTM_NEWROUTE, 2, []byte{10, 0, 0, 1}), true)
+	tr.apply(addr(unix.RTM_NEWADDR, 2, []byte{10, 0, 0, 2}, 0, 0), true)
 
 	// Lost notifications; the resync finds eth0 gone and wwan0's route
 	// gone, and a new address.
@@ -171,8 +181,8 @@ func TestTrackerSweep(t *testing.T) {
 	var got []change
 	for _, m := range []message{
 		link(2, "wwan0", upRunning),
-		addr(rtmNewAddr, 2, []byte{10, 0, 0, 2}, 0, 0),
-		addr(rtmNewAddr, 2, []byte{10, 0, 0, 3}, 0, 0),
+		addr(unix.RTM_NEWADDR, 2, []byte{10, 0, 0, 2}, 0, 0),
+		addr(unix.RTM_NEWADDR, 2, []byte{10, 0, 0, 3}, 0, 0),
 	} {
 		if c, ok := tr.apply(m, false); ok {
 			got = append(got, c)

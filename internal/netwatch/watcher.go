@@ -104,7 +104,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		w.fallBack(ctx, err)
 		return nil
 	}
-	l := &loop{w: w, c: c, t: newTracker(), baseline: true}
+	l := &loop{w: w, c: c, t: newTracker()}
 	if err := l.run(ctx); err != nil {
 		w.fallBack(ctx, err)
 	}

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // record collects what a Watcher reports.
@@ -74,7 +77,7 @@ func TestWatcherJitterAndFold(t *testing.T) {
 		var r record
 		w := New(r.opts(Options{Logger: testLogger(t), Jitter: jitter, Rand: rand.New(rand.NewPCG(1, 2))}))
 		fc := newFakeConn()
-		fc.setDump(rtmGetLink, link(2, "wwan0", iffUp)) // no carrier yet
+		fc.setDump(unix.RTM_GETLINK, link(2, "wwan0", unix.IFF_UP)) // no carrier yet
 		start(t, w, fc)
 
 		t0 := time.Now()
@@ -86,7 +89,7 @@ func TestWatcherJitterAndFold(t *testing.T) {
 		}
 		time.Sleep(d / 2)
 		// An address during the wait is folded into the pending call.
-		fc.notify(addr(rtmNewAddr, 2, []byte{10, 64, 0, 9}, rtScopeUniverse, 0))
+		fc.notify(addr(unix.RTM_NEWADDR, 2, []byte{10, 64, 0, 9}, unix.RT_SCOPE_UNIVERSE, 0))
 		time.Sleep(d - d/2 - 1)
 		synctest.Wait()
 		if _, ups := r.kinds(); len(ups) != 0 {
@@ -106,7 +109,7 @@ func TestWatcherJitterAndFold(t *testing.T) {
 		}
 
 		// The next up change after the call gets its own call.
-		fc.notify(defRoute(rtmNewRoute, 2, []byte{10, 64, 0, 1}))
+		fc.notify(defRoute(unix.RTM_NEWROUTE, 2, []byte{10, 64, 0, 1}))
 		time.Sleep(jitter)
 		synctest.Wait()
 		_, ups = r.kinds()
@@ -139,12 +142,12 @@ func TestWatcherBaselineIsSilent(t *testing.T) {
 		var r record
 		w := New(r.opts(Options{Jitter: -1}))
 		fc := newFakeConn()
-		fc.setDump(rtmGetLink, link(1, "lo", upRunning|iffLoopback), link(2, "wwan0", upRunning))
-		fc.setDump(rtmGetAddr, addr(rtmNewAddr, 2, []byte{10, 64, 0, 9}, rtScopeUniverse, 0))
-		fc.setDump(rtmGetRoute, defRoute(rtmNewRoute, 2, []byte{10, 64, 0, 1}))
+		fc.setDump(unix.RTM_GETLINK, link(1, "lo", upRunning|unix.IFF_LOOPBACK), link(2, "wwan0", upRunning))
+		fc.setDump(unix.RTM_GETADDR, addr(unix.RTM_NEWADDR, 2, []byte{10, 64, 0, 9}, unix.RT_SCOPE_UNIVERSE, 0))
+		fc.setDump(unix.RTM_GETROUTE, defRoute(unix.RTM_NEWROUTE, 2, []byte{10, 64, 0, 1}))
 		start(t, w, fc)
 		// The kernel repeats the state: still no change.
-		fc.notify(link(2, "wwan0", upRunning), defRoute(rtmNewRoute, 2, []byte{10, 64, 0, 1}))
+		fc.notify(link(2, "wwan0", upRunning), defRoute(unix.RTM_NEWROUTE, 2, []byte{10, 64, 0, 1}))
 		synctest.Wait()
 		if changes, ups := r.kinds(); changes != nil || ups != nil {
 			t.Errorf("changes %v, OnUp %v; want none", changes, ups)
@@ -152,7 +155,7 @@ func TestWatcherBaselineIsSilent(t *testing.T) {
 		if c, ok := w.Last(); ok {
 			t.Errorf("Last() = %+v, want none", c)
 		}
-		if got, want := fc.requests(), []uint16{rtmGetLink, rtmGetAddr, rtmGetRoute}; !slices.Equal(got, want) {
+		if got, want := fc.requests(), []uint16{unix.RTM_GETLINK, unix.RTM_GETADDR, unix.RTM_GETROUTE}; !slices.Equal(got, want) {
 			t.Errorf("dump requests %v, want %v", got, want)
 		}
 	})
@@ -164,16 +167,16 @@ func TestWatcherResyncAfterLoss(t *testing.T) {
 		logs := &logRecorder{}
 		w := New(r.opts(Options{Jitter: -1, Logger: slog.New(logs)}))
 		fc := newFakeConn()
-		fc.setDump(rtmGetLink, link(2, "wwan0", upRunning))
-		fc.setDump(rtmGetRoute, defRoute(rtmNewRoute, 2, []byte{10, 64, 0, 1}))
+		fc.setDump(unix.RTM_GETLINK, link(2, "wwan0", upRunning))
+		fc.setDump(unix.RTM_GETROUTE, defRoute(unix.RTM_NEWROUTE, 2, []byte{10, 64, 0, 1}))
 		start(t, w, fc)
 
 		// While notifications were dropped the route went and an address came.
-		fc.setDump(rtmGetRoute)
-		fc.setDump(rtmGetAddr, addr(rtmNewAddr, 2, []byte{10, 64, 0, 9}, rtScopeUniverse, 0))
+		fc.setDump(unix.RTM_GETROUTE)
+		fc.setDump(unix.RTM_GETADDR, addr(unix.RTM_NEWADDR, 2, []byte{10, 64, 0, 9}, unix.RT_SCOPE_UNIVERSE, 0))
 		lost := fmt.Errorf("receive netlink: %w: %w", errLost, syscall.ENOBUFS)
 		fc.in <- datagram{err: lost}
-		fc.in <- datagram{err: lost} // again, while the resync is in flight
+		fc.in <- datagram{err: lost} // again: one more resync
 		synctest.Wait()
 
 		changes, ups := r.kinds()
@@ -195,23 +198,23 @@ func TestWatcherResyncAfterLoss(t *testing.T) {
 	})
 }
 
-func TestWatcherMalformedLoggedOnce(t *testing.T) {
+func TestWatcherUndecodableLoggedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var r record
 		logs := &logRecorder{}
 		w := New(r.opts(Options{Jitter: -1, Logger: slog.New(logs)}))
 		fc := newFakeConn()
 		start(t, w, fc)
-		good := encodeMessage(link(2, "wwan0", upRunning))
-		for range 3 {
-			fc.in <- datagram{b: append(good[:len(good):len(good)], 0xff, 0xff)}
+		bad := netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWADDR}, Data: []byte{2, 24}} // ifaddrmsg cut short
+		for i := range 3 {
+			fc.in <- datagram{msgs: []netlink.Message{bad, encode(link(int32(2+i), fmt.Sprint("wwan", i), upRunning))}}
 		}
 		synctest.Wait()
-		if _, ups := r.kinds(); !slices.Equal(ups, []string{"link-up wwan0"}) {
-			t.Errorf("OnUp %v: the good message before the bad bytes must count", ups)
+		if changes, _ := r.kinds(); !slices.Equal(changes, []string{"link-up wwan0", "link-up wwan1", "link-up wwan2"}) {
+			t.Errorf("changes %v: the good messages beside the bad one must count", changes)
 		}
-		if n := logs.count("WARN malformed netlink datagram, rest skipped"); n != 1 {
-			t.Errorf("malformed datagram logged %d times, want once", n)
+		if n := logs.count("WARN undecodable netlink message skipped"); n != 1 {
+			t.Errorf("undecodable message logged %d times, want once", n)
 		}
 	})
 }
@@ -227,8 +230,8 @@ func TestWatcherFallback(t *testing.T) {
 		{"open refused", syscall.EPERM, func(*fakeConn) (conn, error) {
 			return nil, fmt.Errorf("open netlink socket: %w", syscall.EPERM)
 		}},
-		{"dump request refused", syscall.EPERM, func(fc *fakeConn) (conn, error) {
-			fc.sendErr = fmt.Errorf("send netlink: %w", syscall.EPERM)
+		{"dump refused", syscall.EPERM, func(fc *fakeConn) (conn, error) {
+			fc.dumpErr = fmt.Errorf("dump links: %w", syscall.EPERM)
 			fc.notify(link(2, "wwan0", upRunning)) // the reader is handing this over when the loop gives up
 			return fc, nil
 		}},

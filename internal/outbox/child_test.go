@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"taxi-agent/internal/testsupport"
 )
 
 // The test binary re-executes itself as a child process to hold the lock
@@ -23,6 +25,9 @@ func TestMain(m *testing.M) {
 	}
 	if path := os.Getenv(envCrash); path != "" {
 		os.Exit(crashChild(path))
+	}
+	if path := os.Getenv(envOpen); path != "" {
+		os.Exit(openChild(path, os.Getenv(envOpenRO) != ""))
 	}
 	os.Exit(m.Run())
 }
@@ -45,7 +50,7 @@ func holdChild(path string) int {
 // line reader on its stdout.
 func startChild(t *testing.T, env string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := testsupport.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

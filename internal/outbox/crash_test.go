@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"taxi-agent/internal/testsupport"
 )
 
 var flagKills = flag.Int("outbox.kills", 200, "SIGKILLs in TestCrashLosesNothing")
@@ -200,7 +202,7 @@ func (c *childLines) wait(t *testing.T) []step {
 
 func startCrashChild(t *testing.T, path string) (*exec.Cmd, *childLines) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := testsupport.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envCrash+"="+path)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()

@@ -39,12 +39,14 @@ func (o *Outbox) Head() (r Record, ok bool, err error) {
 	return r, ok, nil
 }
 
-// MarkDelivered moves pending record id to delivered, stamped at. It is
-// kept for Options.Retention, then pruned. Once a day (by the injected
+// MarkDelivered moves pending record id to delivered, stamped at; the
+// attempt that delivered it counts in Attempts. It is kept for
+// Options.Retention, then pruned. Once a day (by the injected
 // clock) it also prunes by retention.
 func (o *Outbox) MarkDelivered(id uint64, at time.Time) error {
 	err := o.change("mark delivered", id, Pending, func(bs buckets, r *Record) error {
 		r.State, r.DeliveredAt = Delivered, at
+		r.Attempts++
 		if err := bs.move(r, Pending); err != nil {
 			return err
 		}

@@ -52,8 +52,8 @@ func TestMarkDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := mustGet(t, o, id)
-	if r.State != Delivered || !r.DeliveredAt.Equal(at) {
-		t.Fatalf("record %+v, want delivered at %v", r, at)
+	if r.State != Delivered || !r.DeliveredAt.Equal(at) || r.Attempts != 1 {
+		t.Fatalf("record %+v, want delivered at %v by its 1st attempt", r, at)
 	}
 	s := mustStats(t, o)
 	if s.Pending != 0 || s.Delivered != 1 || !s.LastDelivered.Equal(at) {

@@ -88,7 +88,7 @@ func (o *Outbox) openReadOnly() error {
 	if err != nil {
 		return o.openError(err)
 	}
-	fresh, err := guard(func() (bool, error) { return validate(db, fi.Size()) })
+	fresh, err := guard(func() (bool, error) { return validate(db, o.path, fi.Size()) })
 	if err == nil && fresh {
 		err = fmt.Errorf("no outbox schema, never initialised: %w", fs.ErrNotExist)
 	}
@@ -152,7 +152,7 @@ func (o *Outbox) check(size int64) error {
 		}
 		return o.quarantine(err)
 	}
-	_, err = guard(func() (bool, error) { return validate(db, size) })
+	_, err = guard(func() (bool, error) { return validate(db, o.path, size) })
 	if cerr := db.Close(); cerr != nil && err == nil {
 		return fmt.Errorf("open outbox %s: close after check: %w", o.path, cerr)
 	}

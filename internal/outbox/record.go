@@ -44,14 +44,14 @@ type Record struct {
 	ID       uint64 `json:"id"`
 	State    State  `json:"state"`
 	Event    Event  `json:"event"`
-	Identity string `json:"identity"` // de-duplication key, see PROTOCOL.md
+	Identity string `json:"identity"` // de-duplication key, see docs/meter-protocol.md
 
 	ReceivedAt time.Time     `json:"received_at"`         // wall clock at receipt, maybe untrusted
 	MeterTime  time.Time     `json:"meter_time,omitzero"` // the meter's own time for the event
 	BootID     string        `json:"boot_id,omitempty"`   // kernel boot id at receipt
 	Monotonic  time.Duration `json:"monotonic,omitempty"` // CLOCK_BOOTTIME at receipt
 
-	Attempts    int           `json:"attempts"`
+	Attempts    int           `json:"attempts"` // delivery tries: failed ones, and the one that delivered or dead-lettered it
 	NextAttempt time.Time     `json:"next_attempt,omitzero"`
 	LastError   *AttemptError `json:"last_error,omitempty"`
 	DeliveredAt time.Time     `json:"delivered_at,omitzero"`

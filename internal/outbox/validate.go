@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"fmt"
+	"os"
 	"runtime/debug"
 	"strings"
 
@@ -23,16 +24,32 @@ func guard[T any](fn func() (T, error)) (v T, err error) {
 	return fn()
 }
 
-// validate reads the whole file through db, opened read-only: the size its
-// meta page claims, the schema, every record, then bbolt's own consistency
-// check. It reports fresh when the file is a valid bbolt file with no
-// buckets yet (a crash between bbolt's creation and ours). Run it under
-// guard: every page is first touched here, on the caller's goroutine, and
-// only then by bbolt's checker, which runs on its own goroutine.
-func validate(db *bolt.DB, fileSize int64) (fresh bool, err error) {
+// validate reads the whole file through db, opened read-only: first its
+// page structure (checkStructure, on the file itself: bbolt's cursors and
+// checker loop for ever on a cycle), then the schema, every record, then
+// bbolt's own consistency check. It reports fresh when the file is a valid
+// bbolt file with no buckets yet (a crash between bbolt's creation and
+// ours). Run it under guard: every page is first touched here, on the
+// caller's goroutine, and only then by bbolt's checker, which runs on its
+// own goroutine. db's shared lock keeps writers out while it reads.
+func validate(db *bolt.DB, path string, fileSize int64) (fresh bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	m, err := checkStructure(f, fileSize)
+	f.Close()
+	if err != nil {
+		return false, err
+	}
 	err = db.View(func(tx *bolt.Tx) error {
 		if tx.Size() > fileSize {
 			return fmt.Errorf("%w: truncated: %d bytes, its meta page needs %d", ErrCorrupt, fileSize, tx.Size())
+		}
+		// bbolt must walk the meta page that was checked.
+		if uint64(tx.ID()) != m.txid || uint64(tx.Size()) != m.hwm*m.pageSize || uint64(tx.Cursor().Bucket().Root()) != m.root {
+			return fmt.Errorf("%w: bbolt reads transaction %d of %d bytes, the structure check transaction %d of %d",
+				ErrCorrupt, tx.ID(), tx.Size(), m.txid, m.hwm*m.pageSize)
 		}
 		if tx.Bucket(bucketMeta) == nil {
 			n := 0

@@ -227,7 +227,9 @@ func TestStallFault(t *testing.T) {
 	}
 
 	s.Inject(Fault{Kind: Stall, Delay: time.Hour})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// A second is far short of the stall and long enough for the client to
+	// sign and send first, even on an emulated armv7 CPU.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if _, _, err := c.do(req{ctx: ctx}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("long stall: err %v, want deadline exceeded", err)

@@ -1,4 +1,4 @@
-// Package stamp decides the event_time of a punch (ARCHITECTURE.md "Time").
+// Package stamp decides the event_time of a punch (docs/meter-protocol.md, "Time").
 //
 // The event time is the wall clock at receipt in the fixed zone UTC+8,
 // whatever the system zone. A re-sent sign-out (0x00F1) happened earlier and

@@ -51,7 +51,7 @@ func TestDownloaderRotationAndRestartOffline(t *testing.T) {
 	}
 	e.store.add(event(11), event(12))
 	e.up.Wake()
-	e.store.waitFor(t, "event 12 out", func(s *fakeStore) bool { return s.recs[11].State != outbox.Pending || s.recs[10].Attempts > 0 })
+	e.store.waitFor(t, "event 12 out", func(s *fakeStore) bool { return s.recs[11].State != outbox.Pending || s.recs[10].LastError != nil })
 	if r := e.store.get(11); r.LastError != nil {
 		t.Fatalf("after the rotation: %+v", *r.LastError)
 	}
@@ -65,8 +65,8 @@ func TestDownloaderRotationAndRestartOffline(t *testing.T) {
 		}
 	}
 	for _, r := range e.store.snapshot() {
-		if r.Attempts != 0 {
-			t.Errorf("record %d had %d failed attempts", r.ID, r.Attempts)
+		if r.Attempts != 1 {
+			t.Errorf("record %d took %d attempts, want 1: no failed one", r.ID, r.Attempts)
 		}
 	}
 	if got := serialsOf(auth.Keys()); !slices.Contains(got, rotated.Serial) || !slices.Contains(got, testKeys.PlatformSerialNo) {
@@ -93,8 +93,8 @@ func TestDownloaderRotationAndRestartOffline(t *testing.T) {
 	e2.store.add(event(13), event(14))
 	e2.start()
 	e2.waitState(2, outbox.Delivered)
-	if r := e2.store.get(1); r.Attempts != 0 {
-		t.Errorf("first event after the restart took %d failed attempts", r.Attempts)
+	if r := e2.store.get(1); r.Attempts != 1 {
+		t.Errorf("first event after the restart took %d attempts, want 1: no failed one", r.Attempts)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

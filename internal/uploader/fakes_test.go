@@ -158,6 +158,7 @@ func (s *fakeStore) MarkDelivered(id uint64, at time.Time) error {
 		return err
 	}
 	r.State, r.DeliveredAt = outbox.Delivered, at
+	r.Attempts++
 	s.notify()
 	return nil
 }

@@ -80,8 +80,8 @@ func TestFieldReportTwoCertificates(t *testing.T) {
 				ids := e.store.add(event(1), event(2), event(3))
 				e.start()
 				for _, id := range ids {
-					if rec := e.waitState(id, outbox.Delivered); rec.Attempts != 0 {
-						t.Errorf("record %d took %d failed attempts", id, rec.Attempts)
+					if rec := e.waitState(id, outbox.Delivered); rec.Attempts != 1 {
+						t.Errorf("record %d took %d attempts, want 1: no failed one", id, rec.Attempts)
 					}
 				}
 				for lic, n := range exchangesPer(sim) {
@@ -137,8 +137,8 @@ func TestMigrationToPublicKey(t *testing.T) {
 		}
 	}
 	for _, r := range e.store.snapshot() {
-		if r.Attempts != 0 {
-			t.Errorf("record %d had %d failed attempts", r.ID, r.Attempts)
+		if r.Attempts != 1 {
+			t.Errorf("record %d took %d attempts, want 1: no failed one", r.ID, r.Attempts)
 		}
 	}
 	if st := e.up.Status(); st.UnverifiedAnswers != 0 || st.Delivered != 20 {

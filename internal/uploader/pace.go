@@ -27,12 +27,9 @@ import (
 //
 // The ceiling is a minute, not BackoffMax's five: a terminal that
 // collected a few 429s in a row would otherwise wait minutes while the
-// endpoint, the rest of the fleet drained, sits idle. In the model of
-// test/fleet/model, 2 000 terminals drain in 1.5-1.6 × the ideal with a
-// minute and 2.8-3.3 × with five, for the same 0.83-0.84 429s per event.
-// A fleet that needs more than a minute between one terminal's requests
-// (N/R > 60 s) pays in 429s instead: at 10 000 terminals and R = 100/s,
-// 2.8 per event rather than 2.3, for a drain of 1.1 × rather than 1.45 ×.
+// endpoint, the rest of the fleet drained, sits idle. A fleet that needs
+// more than a minute between one terminal's requests pays in 429s instead.
+// test/fleet/FIGURES.md has the measurements behind both choices.
 const (
 	paceFactor   = 4
 	paceHalfLife = 20 * time.Second

@@ -52,8 +52,8 @@ func TestFreshSignatureOnEveryRetry(t *testing.T) {
 	if st.TransportRetries != 3 || st.Delivered != 3 || st.Retried != 1 {
 		t.Errorf("status %+v: want 3 transport retries, 1 loop retry", st)
 	}
-	if r1, r2 := e.store.get(1), e.store.get(2); r1.Attempts != 0 || r2.Attempts != 0 {
-		t.Errorf("transport retries counted as attempts: %+v %+v", r1, r2)
+	if r1, r2 := e.store.get(1), e.store.get(2); r1.Attempts != 1 || r2.Attempts != 1 {
+		t.Errorf("transport retries counted as attempts (want 1 each, the delivering one): %+v %+v", r1, r2)
 	}
 }
 
@@ -101,8 +101,8 @@ func TestRetryAfterCapped(t *testing.T) {
 	}
 	e.clock.Set(r2.NextAttempt)
 	e.waitState(2, outbox.Delivered)
-	if r2 := e.store.get(2); r2.Attempts != 1 {
-		t.Errorf("event 2 took %d attempts, want 1 throttled one", r2.Attempts)
+	if r2 := e.store.get(2); r2.Attempts != 2 {
+		t.Errorf("event 2 took %d attempts, want 2: one throttled, one delivered", r2.Attempts)
 	}
 	if st := e.up.Status(); st.TransportRetries != 0 {
 		t.Errorf("transport retries %d, want 0", st.TransportRetries)

@@ -25,7 +25,7 @@ func TestDeliversInOrder(t *testing.T) {
 			e.start()
 			for _, id := range ids {
 				rec := e.waitState(id, outbox.Delivered)
-				if !rec.DeliveredAt.Equal(e.clock.Now()) || rec.Attempts != 0 || rec.LastError != nil {
+				if !rec.DeliveredAt.Equal(e.clock.Now()) || rec.Attempts != 1 || rec.LastError != nil {
 					t.Errorf("record %d: %+v", id, rec)
 				}
 			}
@@ -131,7 +131,7 @@ func TestRetriedFaults(t *testing.T) {
 			e.clock.waitSleeper(t, rec.NextAttempt, 1)
 			e.clock.Set(rec.NextAttempt)
 			e.waitState(2, outbox.Delivered)
-			if r1 := e.store.get(1); r1.State != outbox.Delivered || r1.Attempts != 1 {
+			if r1 := e.store.get(1); r1.State != outbox.Delivered || r1.Attempts != 2 {
 				t.Errorf("head after retry: %+v", r1)
 			}
 			if got, want := e.licences(), licencesOf(1, 2); !slices.Equal(got, want) {

@@ -1,17 +1,15 @@
 package harness
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/simrig"
 )
 
 // Vehicle of every test config.
@@ -42,15 +40,9 @@ func NewConfig(dir string, keys punchsim.Keys, url, device string) config.Config
 	return cfg
 }
 
-// EncodeConfig renders c as the TOML file `agent run -config` reads; the
-// keys are config's own tags. Durations are written as strings ("5m0s").
-func EncodeConfig(c config.Config) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
-		return nil, fmt.Errorf("encode config: %w", err)
-	}
-	return buf.Bytes(), nil
-}
+// EncodeConfig renders c as the TOML file `agent run -config` reads, as the
+// bench rig writes it (simrig.EncodeConfig).
+func EncodeConfig(c config.Config) ([]byte, error) { return simrig.EncodeConfig(c) }
 
 // WriteConfigFile writes c as TOML to path.
 func WriteConfigFile(path string, c config.Config) error {

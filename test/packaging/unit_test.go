@@ -134,6 +134,16 @@ func TestUnitSettings(t *testing.T) {
 	if !slices.Contains(s["SystemCallFilter"], "@system-service") {
 		t.Errorf("SystemCallFilter lacks @system-service (have %q)", s["SystemCallFilter"])
 	}
+	// The agent reads the clock's synchronisation with a read-only
+	// adjtimex: ProtectClock=yes would refuse it (systemd issue 26413), and
+	// adjtimex must come after the line that denies @privileged (which
+	// holds @clock), or the filter takes it away again.
+	if v := s["ProtectClock"]; len(v) > 0 && v[len(v)-1] == "yes" {
+		t.Error("ProtectClock=yes: a read-only adjtimex fails with EPERM and the clock's synchronisation cannot be read")
+	}
+	if f := s["SystemCallFilter"]; len(f) == 0 || f[len(f)-1] != "adjtimex" {
+		t.Errorf("SystemCallFilter does not end with adjtimex (have %q)", f)
+	}
 	for _, k := range []string{"WatchdogSec", "TimeoutStopSec"} {
 		if _, err := unitDuration(s, k); err != nil {
 			t.Error(err)

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/testsupport"
 )
 
 const envHold = "ADMINTEST_HOLD_OUTBOX"
@@ -39,7 +39,7 @@ func ChildMain() {
 // it until cleanup. It returns the child's pid.
 func HoldLock(t testing.TB, path string) int {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := testsupport.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envHold+"="+path, NoExitDelay)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -1,0 +1,38 @@
+// Package testsupport holds helpers that the tests of several packages
+// share. Only tests import it.
+package testsupport
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// EmulatorEnv names the environment variable that holds the user-mode
+// emulator the test binary itself runs under (for example
+// /usr/bin/qemu-arm-static for GOARCH=arm), set by scripts/test.sh through
+// go test -exec. Empty or unset: the tests run natively.
+const EmulatorEnv = "TAXI_AGENT_TEST_EMULATOR"
+
+// Emulator returns the emulator the tests run under, or "" when native.
+func Emulator() string { return os.Getenv(EmulatorEnv) }
+
+// Command is exec.Command for a binary built for the same architecture as
+// the running test, such as the test binary started again as a child: under
+// an emulator it runs the binary through that emulator, since the kernel
+// cannot execute it directly ("exec format error").
+func Command(path string, args ...string) *exec.Cmd {
+	if emu := Emulator(); emu != "" {
+		return exec.Command(emu, append([]string{path}, args...)...)
+	}
+	return exec.Command(path, args...)
+}
+
+// SkipIfEmulated skips a test that cannot run under a user-mode emulator,
+// saying why.
+func SkipIfEmulated(t testing.TB, why string) {
+	t.Helper()
+	if emu := Emulator(); emu != "" {
+		t.Skipf("skipping under %s: %s", emu, why)
+	}
+}
