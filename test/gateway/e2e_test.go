@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/testsupport"
 	"taxi-agent/test/harness"
 )
 
@@ -62,9 +62,9 @@ func TestFaultsThroughGateway(t *testing.T) {
 			}
 		} else {
 			rig.Endpoint.Inject(p.Faults...)
-			waitFor(ctx, t, p.Name+": faults taken", func() bool { return rig.Endpoint.Pending() == 0 })
+			testsupport.WaitFor(t, time.Minute, p.Name+": faults taken", func() bool { return rig.Endpoint.Pending() == 0 })
 		}
-		waitFor(ctx, t, p.Name+": a delivery after", func() bool { return len(rig.Endpoint.Accepted()) > before })
+		testsupport.WaitFor(t, time.Minute, p.Name+": a delivery after", func() bool { return len(rig.Endpoint.Accepted()) > before })
 		t.Logf("%s: recovered in %s", p.Name, time.Since(start).Round(time.Millisecond))
 	}
 	if err := shifts.Stop(); err != nil {
@@ -128,9 +128,9 @@ func TestRejectionsThroughGateway(t *testing.T) {
 	if _, err := led.SignOut(ctx, rig.Meter, s1, "", false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "the sign-out delivered", func() bool { return len(rig.Endpoint.Accepted()) == 1 })
+	testsupport.WaitFor(t, time.Minute, "the sign-out delivered", func() bool { return len(rig.Endpoint.Accepted()) == 1 })
 	var recs []record
-	waitFor(ctx, t, "the sign-in dead", func() bool {
+	testsupport.WaitFor(t, time.Minute, "the sign-in dead", func() bool {
 		recs = outboxLs(t, rig)
 		return len(recs) == 2 && recs[0].State == outbox.Dead && recs[1].State == outbox.Delivered
 	})
@@ -144,7 +144,7 @@ func TestRejectionsThroughGateway(t *testing.T) {
 	if _, err := led.SignIn(ctx, rig.Meter, s2); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "a 403 seen", func() bool { return rig.Endpoint.Stats().Faults[punchsim.Forbidden] > 0 })
+	testsupport.WaitFor(t, time.Minute, "a 403 seen", func() bool { return rig.Endpoint.Stats().Faults[punchsim.Forbidden] > 0 })
 	out := status(t, rig)
 	for _, want := range []string{"HELD", "403", "mode", "gateway", "last answer"} {
 		if !strings.Contains(out, want) {
@@ -152,7 +152,7 @@ func TestRejectionsThroughGateway(t *testing.T) {
 		}
 	}
 	rig.Endpoint.SetFaults(nil)
-	waitFor(ctx, t, "the held sign-in delivered", func() bool { return len(rig.Endpoint.Accepted()) == 2 })
+	testsupport.WaitFor(t, time.Minute, "the held sign-in delivered", func() bool { return len(rig.Endpoint.Accepted()) == 2 })
 	rig.Stop(a)
 }
 
@@ -178,7 +178,7 @@ func TestGatewayRestartMidBacklog(t *testing.T) {
 	}
 	rig.Endpoint.SetFaults(func(punchsim.Exchange) punchsim.Fault { return punchsim.Fault{Delay: 150 * time.Millisecond} })
 	run := gw.Start()
-	waitFor(ctx, t, "part of the backlog delivered", func() bool { return len(rig.Endpoint.Accepted()) >= 4 })
+	testsupport.WaitFor(t, time.Minute, "part of the backlog delivered", func() bool { return len(rig.Endpoint.Accepted()) >= 4 })
 	gw.Stop(run)
 	if n := len(rig.Endpoint.Accepted()); n >= led.Len() {
 		t.Fatalf("the whole backlog (%d) went out before the restart; the test proves nothing", n)
@@ -227,19 +227,4 @@ func status(t *testing.T, rig *harness.Rig) string {
 		t.Fatalf("agent status: %v\n%s", err, out)
 	}
 	return string(out)
-}
-
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-wctx.Done():
-			t.Fatal(fmt.Errorf("wait for %s: %w", what, wctx.Err()))
-		case <-tick.C:
-		}
-	}
 }
