@@ -12,6 +12,8 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"taxi-agent/internal/gateway"
+	"taxi-agent/internal/gateway/metrics"
+	"taxi-agent/internal/gateway/redislimit"
 	"taxi-agent/internal/version"
 )
 
@@ -27,8 +29,22 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	logger := newLogger(cfg.Log, stderr)
 	info := version.Get()
-	g, err := gateway.New(cfg, logger, fmt.Sprintf("taxi-gateway/%s (%s/%s)", info.Version, info.GOOS, info.GOARCH))
+	var opts gateway.Options
+	if cfg.Limit.RedisURL != "" {
+		shared, err := redislimit.New(cfg.Limit.RedisURL, cfg.Limit.Rate, cfg.Limit.Jitter.Duration)
+		if err != nil {
+			return err
+		}
+		opts.Shared = shared
+	}
+	var g *gateway.Gateway
+	prom := metrics.New(func() int { return g.QueueDepth() })
+	opts.Observer, opts.Metrics = prom, prom.Handler()
+	g, err = gateway.New(cfg, logger, fmt.Sprintf("taxi-gateway/%s (%s/%s)", info.Version, info.GOOS, info.GOARCH), opts)
 	if err != nil {
+		if opts.Shared != nil {
+			_ = opts.Shared.Close()
+		}
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen.Addr)

@@ -52,7 +52,7 @@ func startGateway(dir string, keys punchsim.Keys, wechatURL, plate string, logs 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("demo gateway config: %w", err)
 	}
-	g, err := gateway.New(cfg, logs, "taxi-gateway-demo")
+	g, err := gateway.New(cfg, logs, "taxi-gateway-demo", gateway.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -31,29 +31,27 @@ type Gateway struct {
 	client    *uploader.Client
 	queue     *Queue
 	limiter   Limiter
-	shared    sharedStore // nil without limit.redis_url
-	closer    func() error
+	shared    SharedLimiter // nil without limit.redis_url
 	dedup     *dedup
 	terminals *terminals
-	metrics   *metrics
+	obs       Observer
+	metrics   http.Handler
 	tlsCert   tls.Certificate
-}
-
-// sharedStore is the dedup memory replicas share (Redis).
-type sharedStore interface {
-	Delivered(ctx context.Context, k PunchKey) (bool, error)
-	MarkDelivered(ctx context.Context, k PunchKey) error
 }
 
 // New builds a gateway from a validated cfg: it loads the fleet CA, the
 // revocation list, its own certificate and the merchant key (refused when
-// readable by group or others), and connects the shared limiter. It
-// listens on nothing until Serve.
-func New(cfg Config, logger *slog.Logger, userAgent string) (*Gateway, error) {
+// readable by group or others). It listens on nothing until Serve. With
+// limit.redis_url set, opts.Shared must be the shared limit.
+func New(cfg Config, logger *slog.Logger, userAgent string, opts Options) (*Gateway, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	g := &Gateway{cfg: cfg, log: logger.With("component", "gateway"), dedup: newDedup(time.Now)}
+	g := &Gateway{cfg: cfg, log: logger.With("component", "gateway"), dedup: newDedup(time.Now),
+		obs: opts.Observer, metrics: opts.Metrics}
+	if g.obs == nil {
+		g.obs = nopObserver{}
+	}
 	var err error
 	if g.ca, err = LoadCA(cfg.Fleet.CADir, false); err != nil {
 		return nil, err
@@ -88,17 +86,18 @@ func New(cfg Config, logger *slog.Logger, userAgent string) (*Gateway, error) {
 		return nil, err
 	}
 	g.limiter = NewLocalLimiter(cfg.Limit.Rate, cfg.Limit.Jitter.Duration)
-	if cfg.Limit.RedisURL != "" {
-		rl, err := NewRedisLimiter(cfg.Limit.RedisURL, cfg.Limit.Rate, cfg.Limit.Jitter.Duration)
-		if err != nil {
-			return nil, err
-		}
-		g.limiter, g.shared, g.closer = rl, rl, rl.Close
+	switch {
+	case cfg.Limit.RedisURL != "" && opts.Shared == nil:
+		return nil, fmt.Errorf("new gateway: limit.redis_url is set but no shared limiter was given")
+	case cfg.Limit.RedisURL != "":
+		g.limiter, g.shared = opts.Shared, opts.Shared
 	}
 	g.queue = NewQueue(cfg.Limit.Rate, cfg.Limit.MaxWait.Duration)
-	g.metrics = newMetrics(func() float64 { return float64(g.queue.Depth()) })
 	return g, nil
 }
+
+// QueueDepth is the number of punches waiting for their turn.
+func (g *Gateway) QueueDepth() int { return g.queue.Depth() }
 
 // TLSConfig is the terminals' side: only certificates of the fleet CA,
 // for client authentication, not revoked.
@@ -115,7 +114,7 @@ func (g *Gateway) TLSConfig() *tls.Config {
 			}
 			leaf := cs.VerifiedChains[0][0]
 			if s := SerialString(leaf.SerialNumber); g.revoked.Revoked(s) {
-				g.metrics.punches.WithLabelValues(OutcomeRevoked).Inc()
+				g.obs.Punch(OutcomeRevoked)
 				return fmt.Errorf("client certificate %s (%s) is revoked", s, PlateOf(leaf))
 			}
 			return nil
@@ -145,9 +144,9 @@ func (g *Gateway) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
 	var msrv *http.Server
-	if metricsLn != nil {
+	if metricsLn != nil && g.metrics != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", g.metrics.handler())
+		mux.Handle("/metrics", g.metrics)
 		msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 		go func() { errc <- msrv.Serve(metricsLn) }()
 	}
@@ -183,8 +182,8 @@ loop:
 	if serr := g.terminals.save(); serr != nil {
 		g.log.Error("cannot save terminals seen", "err", serr)
 	}
-	if g.closer != nil {
-		_ = g.closer()
+	if g.shared != nil {
+		_ = g.shared.Close()
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -126,13 +126,13 @@ func (g *Gateway) relayOnce(ctx context.Context, plate string, k PunchKey, ev ou
 	cctx = wireGate(cctx, g.limiter, func() {
 		if start.IsZero() {
 			start = time.Now()
-			g.metrics.wait.Observe(start.Sub(queued).Seconds())
+			g.obs.Waited(start.Sub(queued))
 			done()
 		}
 	})
 	a, derr := g.client.Exchange(cctx, ev)
 	if !start.IsZero() {
-		g.metrics.wechat.Observe(time.Since(start).Seconds())
+		g.obs.WeChatCall(time.Since(start))
 	}
 	v := g.verdict(a, derr)
 	if v.Outcome == OutcomeDelivered && g.shared != nil {
@@ -150,7 +150,7 @@ func (g *Gateway) verdict(a uploader.Answer, derr *uploader.DeliveryError) Verdi
 	}
 	switch {
 	case derr.Kind == uploader.KindThrottled:
-		g.metrics.wechat429.Inc()
+		g.obs.WeChat429()
 		g.log.Warn("WeChat Pay answered 429: limit.rate is above what it allows", "request_id", derr.RequestID)
 		ra := max(derr.RetryAfter, time.Second)
 		return own(http.StatusTooManyRequests, OutcomeWeChat429, "FREQUENCY_LIMITED", "WeChat Pay is rate-limiting the fleet", ra)
@@ -232,7 +232,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // write sends a verdict and counts it.
 func (g *Gateway) write(w http.ResponseWriter, v Verdict) {
-	g.metrics.punches.WithLabelValues(v.Outcome).Inc()
+	g.obs.Punch(v.Outcome)
 	h := w.Header()
 	for k, val := range v.Header {
 		h.Set(k, val)

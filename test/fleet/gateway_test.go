@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/gateway"
+	"taxi-agent/internal/gateway/redislimit"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/uploader"
 	"taxi-agent/test/harness"
@@ -156,7 +157,15 @@ func runGatewayFleet(t *testing.T, s fleetSpec, replicas int, redisURL string) g
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		g, err := gateway.New(cfg, discardLogger, "taxi-gateway-fleet")
+		var opts gateway.Options
+		if redisURL != "" {
+			shared, err := redislimit.New(redisURL, s.Rate, cfg.Limit.Jitter.Duration)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Shared = shared
+		}
+		g, err := gateway.New(cfg, discardLogger, "taxi-gateway-fleet", opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,7 +53,7 @@ func inProcessGateway(tb testing.TB, ep *punchsim.Server, perSecond float64) (st
 	}
 	cfg.Limit.Rate, cfg.Limit.Jitter.Duration = perSecond, 0
 	cfg.State.Dir = dir
-	g, err := gateway.New(cfg, slog.New(slog.DiscardHandler), "bench")
+	g, err := gateway.New(cfg, slog.New(slog.DiscardHandler), "bench", gateway.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,29 +1,22 @@
-package gateway
+// Package metrics exports what taxi-gateway does to Prometheus
+// (prometheus/client_golang), on a registry of its own: punches by
+// outcome, queue depth, the wait for a turn, the call to WeChat Pay and
+// WeChat Pay's 429s, with labels drawn only from gateway.Outcomes.
+package metrics
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"taxi-agent/internal/gateway"
 )
 
-// Outcomes of a punch, the values of the outcome label: few and fixed, so
-// that the label stays low-cardinality (no plate, no terminal).
-const (
-	OutcomeDelivered     = "delivered"      // verified 204 from WeChat Pay
-	OutcomeDuplicate     = "duplicate"      // delivered before: 204 without a call
-	OutcomeRejected      = "rejected"       // WeChat Pay's 4xx relayed
-	OutcomeThrottled     = "throttled"      // 429: no slot within limit.max_wait
-	OutcomeWeChat429     = "wechatpay_429"  // WeChat Pay answered 429
-	OutcomeUnavailable   = "unavailable"    // 503: WeChat Pay unreachable, 5xx or unverifiable
-	OutcomePlateMismatch = "plate_mismatch" // 403: the certificate names another plate
-	OutcomeRevoked       = "revoked"        // 403: the certificate was revoked
-	OutcomeBadRequest    = "bad_request"    // 400: not a punch
-)
-
-// metrics is the gateway's Prometheus registry.
-type metrics struct {
+// Prometheus is a gateway.Observer that keeps Prometheus metrics.
+type Prometheus struct {
 	reg       *prometheus.Registry
 	punches   *prometheus.CounterVec
 	depth     prometheus.GaugeFunc
@@ -32,8 +25,12 @@ type metrics struct {
 	wechat429 prometheus.Counter
 }
 
-func newMetrics(depth func() float64) *metrics {
-	m := &metrics{
+var _ gateway.Observer = (*Prometheus)(nil)
+
+// New registers the metrics; depth reports the queue's depth
+// (Gateway.QueueDepth) when scraped.
+func New(depth func() int) *Prometheus {
+	m := &Prometheus{
 		reg: prometheus.NewRegistry(),
 		punches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "taxi_gateway_punches_total",
@@ -42,7 +39,7 @@ func newMetrics(depth func() float64) *metrics {
 		depth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "taxi_gateway_queue_depth",
 			Help: "Punches waiting for a slot of the fleet-wide rate.",
-		}, depth),
+		}, func() float64 { return float64(depth()) }),
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "taxi_gateway_queue_wait_seconds",
 			Help:    "Time a punch waited for its slot (those that got one).",
@@ -60,13 +57,25 @@ func newMetrics(depth func() float64) *metrics {
 	}
 	m.reg.MustRegister(m.punches, m.depth, m.wait, m.wechat, m.wechat429,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, o := range []string{OutcomeDelivered, OutcomeDuplicate, OutcomeRejected, OutcomeThrottled,
-		OutcomeWeChat429, OutcomeUnavailable, OutcomePlateMismatch, OutcomeRevoked, OutcomeBadRequest} {
+	for _, o := range gateway.Outcomes {
 		m.punches.WithLabelValues(o) // every outcome shows, at 0
 	}
 	return m
 }
 
-func (m *metrics) handler() http.Handler {
+// Handler serves the metrics in Prometheus's text format.
+func (m *Prometheus) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
+
+// Punch counts a punch answered with outcome.
+func (m *Prometheus) Punch(outcome string) { m.punches.WithLabelValues(outcome).Inc() }
+
+// Waited observes a punch's wait for its turn and token.
+func (m *Prometheus) Waited(d time.Duration) { m.wait.Observe(d.Seconds()) }
+
+// WeChatCall observes a call to WeChat Pay.
+func (m *Prometheus) WeChatCall(d time.Duration) { m.wechat.Observe(d.Seconds()) }
+
+// WeChat429 counts a 429 from WeChat Pay.
+func (m *Prometheus) WeChat429() { m.wechat429.Inc() }
