@@ -120,7 +120,7 @@ func (c *punchClient) checkRetry(ctx context.Context, resp *http.Response, err e
 		}
 		return true, nil
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
+	if wechatpay.Classify(resp.StatusCode, "", "") == wechatpay.ClassThrottled {
 		return false, nil
 	}
 	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented {
@@ -237,7 +237,7 @@ func (c *punchClient) classify(ctx context.Context, resp *http.Response, answer 
 // retryAfter parses a Retry-After header on a 429 or 503, in seconds or as
 // an HTTP date.
 func (c *punchClient) retryAfter(resp *http.Response) (time.Duration, bool) {
-	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+	if !wechatpay.RetryLater(resp.StatusCode) {
 		return 0, false
 	}
 	v := strings.TrimSpace(resp.Header.Get("Retry-After"))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/wechatpay"
 )
 
 // Store is what the drain loop needs of the outbox; *outbox.Outbox
@@ -230,7 +231,7 @@ func (u *Uploader) dueAt(rec outbox.Record, forced bool, now time.Time) time.Tim
 
 // forcedDue is due, or sooner after a Wake (see dueAt).
 func (u *Uploader) forcedDue(rec outbox.Record, due time.Time, forced bool) time.Time {
-	if !forced || (rec.LastError != nil && (rec.LastError.Status == 429 || rec.LastError.Status == 503)) {
+	if !forced || (rec.LastError != nil && wechatpay.RetryLater(rec.LastError.Status)) {
 		return due
 	}
 	if earliest := u.lastAttempt.Add(u.cfg.BackoffMin); earliest.Before(due) {
