@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"taxi-agent/internal/backoff"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/wechatpay"
 )
@@ -87,7 +88,7 @@ func newPunchClient(cfg Config, auth Authenticator, hc *http.Client, jitter func
 					return min(ra, hi) // checkRetry let only short ones through
 				}
 			}
-			return fullJitter(lo, hi, n+1, jitter())
+			return backoff.Policy{Min: lo, Max: hi}.Delay(n+1, jitter())
 		},
 		RequestLogHook: func(_ retryablehttp.Logger, _ *http.Request, n int) {
 			if n > 0 {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"taxi-agent/internal/backoff"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/wechatpay"
 )
@@ -101,7 +102,7 @@ func New(cfg Config, store Store, auth Authenticator) (*Uploader, error) {
 		cfg:   cfg,
 		store: store,
 		wire:  wc,
-		sched: schedule{min: cfg.BackoffMin, max: cfg.BackoffMax, held: cfg.HeldRetry, retryAfterCap: cfg.RetryAfterCap},
+		sched: schedule{retry: backoff.Policy{Min: cfg.BackoffMin, Max: cfg.BackoffMax}, held: cfg.HeldRetry, retryAfterCap: cfg.RetryAfterCap},
 		log:   cfg.Logger.With("component", "uploader"),
 		wake:  make(chan struct{}, 1),
 		pace:  newPace(cfg.BackoffMin, cfg.BackoffMax),
