@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"taxi-agent/internal/backoff"
-	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/wechatpay"
 )
 
@@ -27,7 +27,7 @@ const PunchPath = "/v3/taxi-invoice/attendance/punch"
 const maxAnswer = 64 << 10
 
 // punchBody is the request body: exactly the API's five fields, whatever
-// else outbox.Event may grow.
+// else punch.Event may grow.
 type punchBody struct {
 	PlateNumber   string `json:"plate_number"`
 	DriverLicense string `json:"driver_license"`
@@ -36,7 +36,7 @@ type punchBody struct {
 	RegionID      int64  `json:"region_id"`
 }
 
-func encodeBody(ev outbox.Event) ([]byte, error) {
+func encodeBody(ev punch.Event) ([]byte, error) {
 	b, err := json.Marshal(punchBody{
 		PlateNumber: ev.PlateNumber, DriverLicense: ev.DriverLicense,
 		EventTime: ev.EventTime, EventType: ev.Type, RegionID: ev.RegionID,
@@ -153,7 +153,7 @@ func (c *punchClient) resign(req *http.Request) error {
 
 // send delivers ev once (with the transport's quick retries) and returns
 // nil when the answer is a verified 2xx.
-func (c *punchClient) send(ctx context.Context, ev outbox.Event) *DeliveryError {
+func (c *punchClient) send(ctx context.Context, ev punch.Event) *DeliveryError {
 	body, err := encodeBody(ev)
 	if err != nil {
 		return &DeliveryError{Kind: KindRejected, Err: err}

@@ -12,6 +12,7 @@ import (
 
 	"taxi-agent/internal/backoff"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/wechatpay"
 )
 
@@ -297,7 +298,7 @@ func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration
 
 // deliver runs one attempt. Cancelling ctx leaves it ShutdownGrace to
 // finish before it is cut off with ErrAbandoned.
-func (u *Uploader) deliver(ctx context.Context, ev outbox.Event) *DeliveryError {
+func (u *Uploader) deliver(ctx context.Context, ev punch.Event) *DeliveryError {
 	actx, cancel := context.WithCancelCause(context.WithValue(context.WithoutCancel(ctx), runKey{}, ctx))
 	defer cancel(nil)
 	stop := context.AfterFunc(ctx, func() {
