@@ -25,8 +25,13 @@ if [ -n "$unformatted" ]; then
   echo "gofmt: not formatted: $unformatted" >&2
   exit 1
 fi
+# took NAME START: how long a step took, for the budget of .ci/run.
+took() { echo "test.sh: $1 took $((SECONDS - $2)) s" >&2; }
+
+t0=$SECONDS
 go vet ./...
 go test -race -count=1 -timeout 20m ./...
+took "vet and the tests with -race" "$t0"
 
 # Test where we ship: the package tests (internal/, cmd/) built for armv7
 # (GOARCH=arm GOARM=7: 32-bit int, 64-bit atomics that need alignment) and
@@ -36,8 +41,10 @@ go test -race -count=1 -timeout 20m ./...
 # (internal/testsupport.Command). ARMV7_TESTS=0 skips this step.
 if [ "${ARMV7_TESTS:-1}" != 0 ]; then
   if emu=$(command -v qemu-arm-static); then
+    t0=$SECONDS
     GOARCH=arm GOARM=7 go test -count=1 -timeout 20m \
       -exec "env TAXI_AGENT_TEST_EMULATOR=$emu $emu" ./internal/... ./cmd/...
+    took "the armv7 package tests under qemu" "$t0"
   else
     echo "note: qemu-arm-static missing (apt-get install qemu-user-static); armv7 tests skipped" >&2
   fi
@@ -47,7 +54,10 @@ fi
 # file's validation (pages of a real file mutated) for a short while
 # (FUZZTIME, default 10s each); a crasher is saved under the package's
 # testdata/fuzz and fails the run.
+t0=$SECONDS
 for target in "FuzzDecode ./internal/meter" "FuzzParse ./internal/config" "FuzzValidate ./internal/outbox"; do
   set -- $target
   go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2"
 done
+took "fuzzing" "$t0"
+echo "test.sh: all passed in $SECONDS s" >&2

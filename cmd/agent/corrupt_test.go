@@ -11,11 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"taxi-agent/internal/admin/admintest"
+	"taxi-agent/internal/testsupport"
 )
 
 // TestCLIOnLoopedOutbox is the field report with the daemon stopped: the
@@ -80,7 +80,7 @@ func TestRunOnLoopedOutbox(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", sock)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr testsupport.SyncBuffer
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- run(ctx, []string{"run", "-config", cfg}, &bytes.Buffer{}, &stderr) }()
@@ -105,23 +105,4 @@ func TestRunOnLoopedOutbox(t *testing.T) {
 	if log := stderr.String(); !strings.Contains(log, "moved aside") || !strings.Contains(log, fmt.Sprintf("page %d", page)) {
 		t.Errorf("the log does not say the file was moved aside, naming page %d:\n%s", page, log)
 	}
-}
-
-// syncBuffer is a bytes.Buffer the daemon's logger and the test may use
-// at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

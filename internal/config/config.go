@@ -66,6 +66,10 @@ type Outbox struct {
 	Path       string        `toml:"path"`
 	MaxSizeMiB int           `toml:"max_size_mib"`
 	Retention  time.Duration `toml:"retention"`
+	// CommitTimeout is how long a commit may stay in flight before the
+	// storage is taken as stuck: the watchdog pings stop, so that systemd
+	// restarts the agent, and status says so. Keep it under WatchdogSec.
+	CommitTimeout time.Duration `toml:"commit_timeout"`
 }
 
 // WeChatPay is the punch endpoint and the keys to talk to it.
@@ -127,9 +131,10 @@ func Default() Config {
 			Identity: IdentityMeter, SignInCommand: 0x00E1, SignOutCommand: 0x00E4, ResendSignOutCommand: 0x00F1,
 			HeartbeatCountLimitWidth: 1},
 		Outbox: Outbox{
-			Path:       "/var/lib/taxi-agent/outbox.db",
-			MaxSizeMiB: 64,
-			Retention:  30 * 24 * time.Hour,
+			Path:          "/var/lib/taxi-agent/outbox.db",
+			MaxSizeMiB:    64,
+			Retention:     30 * 24 * time.Hour,
+			CommitTimeout: 10 * time.Second,
 		},
 		WeChatPay: WeChatPay{BaseURL: "https://api.mch.weixin.qq.com"},
 		Uploader: Uploader{

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"taxi-agent/internal/wechatpay"
 )
@@ -68,6 +69,9 @@ func (c Config) Validate() error {
 	}
 	if c.Outbox.Retention <= 0 {
 		p.add("outbox.retention", "must be positive")
+	}
+	if c.Outbox.CommitTimeout < time.Second {
+		p.add("outbox.commit_timeout", "must be at least 1s, not %s: a commit on a slow flash card takes hundreds of milliseconds", c.Outbox.CommitTimeout)
 	}
 
 	c.WeChatPay.validate(&p)

@@ -79,10 +79,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	ob, err := outbox.Open(cfg.Outbox.Path, outbox.Options{
-		LockTimeout: 2 * time.Second,
-		MaxSize:     cfg.Outbox.MaxSizeMiB << 20,
-		Retention:   cfg.Outbox.Retention,
-		Logger:      log,
+		LockTimeout:   2 * time.Second,
+		MaxSize:       cfg.Outbox.MaxSizeMiB << 20,
+		Retention:     cfg.Outbox.Retention,
+		CommitTimeout: cfg.Outbox.CommitTimeout,
+		Logger:        log,
 	})
 	if err != nil {
 		return err // already "open outbox <path>: …"
@@ -142,6 +143,10 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Ready != nil {
 		opts.Ready(d)
 	}
+	if w := opts.WatchdogInterval; w > 0 && cfg.Outbox.CommitTimeout >= 2*w {
+		log.Warn("outbox.commit_timeout is not under the unit's WatchdogSec: a slow commit gets the agent restarted before it is reported",
+			"commit_timeout", cfg.Outbox.CommitTimeout, "watchdog_sec", 2*w)
+	}
 	wg.Go(func() { d.watchdog(ctx, opts.WatchdogInterval, notify) })
 
 	<-ctx.Done()
@@ -163,26 +168,48 @@ func Run(ctx context.Context, opts Options) error {
 	return runErr
 }
 
-// watchdog pings systemd while the outbox still answers: a hung store
-// (the one part whose failure loses events) stops the pings and systemd
-// restarts the agent.
+// watchdog pings systemd (every, zero: no pings) while the outbox still
+// answers: a hung store, the one part whose failure loses events, stops
+// the pings and systemd restarts the agent. It looks every second, or
+// every if shorter: once a commit has been in flight for longer than
+// outbox.commit_timeout (Outbox.StuckSince) it says so once and withholds
+// the pings until the commit returns. It reads only memory: a read of the
+// file can wait behind the stuck commit (bbolt's remap lock), and a
+// watchdog blocked there could not say why the pings stopped.
 func (d *Daemon) watchdog(ctx context.Context, every time.Duration, notify func(string)) {
-	if every <= 0 {
-		return
+	tick := time.Second
+	if every > 0 {
+		tick = min(every, tick)
 	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(tick)
 	defer t.Stop()
+	var stuckSince time.Time
+	var lastPing time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := d.outbox.Stats(); err != nil {
-				d.log.Error("outbox does not answer; withholding the watchdog ping", "err", err)
-				continue
-			}
-			notify("WATCHDOG=1")
 		}
+		if since, stuck := d.outbox.StuckSince(); stuck {
+			if stuckSince.IsZero() {
+				stuckSince = since
+				d.log.Error("storage stuck: an outbox commit has not returned within outbox.commit_timeout; "+
+					"withholding the watchdog pings so that systemd restarts the agent",
+					"since", since, "commit_timeout", d.cfg.Outbox.CommitTimeout, "watchdog", every > 0)
+			}
+			continue
+		}
+		if !stuckSince.IsZero() {
+			d.log.Warn("storage answers again: the stuck commit returned; watchdog pings resume",
+				"stuck_for", time.Since(stuckSince).Round(time.Millisecond))
+			stuckSince = time.Time{}
+		}
+		if every <= 0 || !lastPing.IsZero() && time.Since(lastPing)+tick/2 < every {
+			continue
+		}
+		notify("WATCHDOG=1")
+		lastPing = time.Now()
 	}
 }
 

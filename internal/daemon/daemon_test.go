@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,36 +16,27 @@ import (
 	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/stamp"
+	"taxi-agent/internal/testsupport"
 	"taxi-agent/test/harness"
 )
 
-// movableClock is a wall clock and boot clock the test sets.
-type movableClock struct {
-	mu   sync.Mutex
-	wall time.Time
-	mono time.Duration
+// movableClock returns a wall and boot clock at wall, sinceBoot after boot,
+// that the test moves with set.
+func movableClock(wall time.Time, sinceBoot time.Duration) *testsupport.Clock {
+	c := testsupport.NewClock(wall)
+	c.SetBoot("boot-1", sinceBoot)
+	return c
 }
 
-func (c *movableClock) set(wall time.Time, mono time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.wall, c.mono = wall, mono
+// set steps c's wall clock to wall and its boot clock to sinceBoot.
+func set(c *testsupport.Clock, wall time.Time, sinceBoot time.Duration) {
+	c.Set(wall)
+	c.SetBoot("boot-1", sinceBoot)
 }
 
-func (c *movableClock) clock(trustedAfter time.Time) *stamp.Clock {
-	return &stamp.Clock{
-		TrustedAfter: trustedAfter,
-		Now: func() time.Time {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return c.wall
-		},
-		Boot: func() (string, time.Duration, error) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return "boot-1", c.mono, nil
-		},
-	}
+// stampClock is a stamp.Clock reading c.
+func stampClock(c *testsupport.Clock, trustedAfter time.Time) *stamp.Clock {
+	return &stamp.Clock{TrustedAfter: trustedAfter, Now: c.Now, Boot: c.Boot}
 }
 
 type rig struct {
@@ -116,9 +106,8 @@ func waitAccepted(t *testing.T, srv *punchsim.Server, n int) []punchsim.Punch {
 // clock.
 func TestUntrustedClockHoldsThenStamps(t *testing.T) {
 	trustedAfter := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	mc := &movableClock{}
-	mc.set(time.Unix(90, 0), 90*time.Second) // 1970, 90 s after boot
-	r := startDaemon(t, mc.clock(trustedAfter))
+	mc := movableClock(time.Unix(90, 0), 90*time.Second) // 1970, 90 s after boot
+	r := startDaemon(t, stampClock(mc, trustedAfter))
 
 	shift := metersim.Shift{Driver: "42108319880906011X", Trips: 7, At: time.Date(2001, 1, 1, 8, 0, 0, 0, stamp.Zone)}
 	res, err := r.meter.SignIn(context.Background(), shift)
@@ -140,7 +129,7 @@ func TestUntrustedClockHoldsThenStamps(t *testing.T) {
 	}
 
 	// NTP: 40 s of boot time later the wall clock reads 2026-11-28 02:00:40 UTC.
-	mc.set(time.Date(2026, 11, 28, 2, 0, 40, 0, time.UTC), 130*time.Second)
+	set(mc, time.Date(2026, 11, 28, 2, 0, 40, 0, time.UTC), 130*time.Second)
 	r.d.Uploader().Wake()
 	got := waitAccepted(t, r.srv, 1)
 	if want := "2026-11-28T10:00:00.000+08:00"; got[0].EventTime != want {

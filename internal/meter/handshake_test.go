@@ -85,7 +85,7 @@ func TestSignInResult(t *testing.T) {
 		st.LastFailedSignIn.DriverLicence != "42108319880906011X" || st.LastFailedSignIn.MeterTime != "202611281030" {
 		t.Errorf("failed sign-in stats %+v %+v", st.FailedSignIns, st.LastFailedSignIn)
 	}
-	if h.logs.count("failed sign-in") != 1 || h.logs.count("**************011X") == 0 {
+	if logCount(h.logs, "failed sign-in") != 1 || logCount(h.logs, "**************011X") == 0 {
 		t.Errorf("logs:\n%s", h.logs)
 	}
 }
@@ -187,7 +187,7 @@ func TestUnreadableAnsweredOnce(t *testing.T) {
 	if st.BadBodies != 4 || st.BadBodiesUnanswered != 3 || st.Answers.Failed != 1 {
 		t.Errorf("stats bad bodies %d unanswered %d failed answers %d", st.BadBodies, st.BadBodiesUnanswered, st.Answers.Failed)
 	}
-	if n := h.logs.count("meter report unreadable"); n != 1 {
+	if n := logCount(h.logs, "meter report unreadable"); n != 1 {
 		t.Errorf("%d unreadable warnings, want 1:\n%s", n, h.logs)
 	}
 }
@@ -229,7 +229,7 @@ func TestLinkEchoingLine(t *testing.T) {
 	if n := len(h.events.all()); n != 2 {
 		t.Errorf("%d events, want the sign-in and the sign-out", n)
 	}
-	if n := h.logs.count("level=WARN") + h.logs.count("level=ERROR"); n != 0 {
+	if n := logCount(h.logs, "level=WARN") + logCount(h.logs, "level=ERROR"); n != 0 {
 		t.Errorf("%d warnings on an echoing line:\n%s", n, h.logs)
 	}
 	if m.Echoed() != int(st.BytesOut) {

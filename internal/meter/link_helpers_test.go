@@ -14,6 +14,7 @@ import (
 
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
+	"taxi-agent/internal/testsupport"
 )
 
 // harness runs a Link whose opener hands out a fresh pseudo-terminal each
@@ -24,7 +25,7 @@ type harness struct {
 	ptys      chan *metersim.PTY // every pseudo-terminal the opener created
 	failOpens atomic.Int32       // the next opens to fail
 	events    *recorder
-	logs      *syncBuffer
+	logs      *testsupport.SyncBuffer
 	observed  *observer
 }
 
@@ -32,7 +33,7 @@ type harness struct {
 // the end of the test, checking that Run returns nil promptly.
 func startLink(t *testing.T, handle func(context.Context, meter.Event) error, edit func(*meter.LinkConfig)) *harness {
 	t.Helper()
-	h := &harness{t: t, ptys: make(chan *metersim.PTY, 16), events: &recorder{}, logs: &syncBuffer{}, observed: &observer{}}
+	h := &harness{t: t, ptys: make(chan *metersim.PTY, 16), events: &recorder{}, logs: &testsupport.SyncBuffer{}, observed: &observer{}}
 	cfg := meter.LinkConfig{
 		Open:         h.open,
 		Observe:      h.observed.add,
@@ -106,16 +107,10 @@ func (h *harness) meter(o metersim.Options) (*metersim.Meter, *metersim.PTY) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after a while.
+// waitFor polls cond until it holds, failing the test after 5 s.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsupport.WaitFor(tb, 5*time.Second, what, cond)
 }
 
 // recorder keeps the events the handler saw.
@@ -174,24 +169,10 @@ func (o *observer) find(match func(meter.FrameEvent) bool) []meter.FrameEvent {
 	return out
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// logCount counts substr in the link's logs.
+func logCount(logs *testsupport.SyncBuffer, substr string) int {
+	return strings.Count(logs.String(), substr)
 }
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) count(substr string) int { return strings.Count(s.String(), substr) }
 
 func ok(context.Context, meter.Event) error { return nil }
 

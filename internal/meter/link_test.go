@@ -163,7 +163,7 @@ func TestLinkHandlerErrorThenResend(t *testing.T) {
 	if st.Answers.Failed != 1 || st.Answers.OK != 1 || st.HandlerErrors != 2 {
 		t.Errorf("answers %+v, handler errors %d", st.Answers, st.HandlerErrors)
 	}
-	if h.logs.count("meter event not stored;") != 1 || h.logs.count("stored again") != 1 || h.logs.count("**************011X") == 0 {
+	if logCount(h.logs, "meter event not stored;") != 1 || logCount(h.logs, "stored again") != 1 || logCount(h.logs, "**************011X") == 0 {
 		t.Errorf("logs:\n%s", h.logs)
 	}
 }
@@ -196,7 +196,7 @@ func TestLinkSurvivesReopen(t *testing.T) {
 	if got := h.events.byIdentity(); len(got) != 2 {
 		t.Errorf("events %v", got)
 	}
-	if h.logs.count("meter port failed") != 1 || h.logs.count("meter link recovered") != 1 {
+	if logCount(h.logs, "meter port failed") != 1 || logCount(h.logs, "meter link recovered") != 1 {
 		t.Errorf("want one failure and one recovery logged:\n%s", h.logs)
 	}
 }
@@ -367,7 +367,7 @@ func TestLinkStopsWhileOpenFails(t *testing.T) {
 	p.Close()
 	waitFor(t, "repeated open failures", func() bool { return h.link.Stats().PortErrors >= 4 })
 	st := h.link.Stats()
-	if st.Connected || st.Opens != 1 || h.logs.count("meter port failed") != 1 {
+	if st.Connected || st.Opens != 1 || logCount(h.logs, "meter port failed") != 1 {
 		t.Errorf("stats %+v, logs:\n%s", st, h.logs)
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"taxi-agent/internal/testsupport"
 )
 
 var capture = flag.Bool("capture", false, "rewrite testdata/*.hex from a live namespace")
@@ -51,10 +53,10 @@ func TestCapture(t *testing.T) {
 	if !*capture {
 		t.Skip("run with -capture to rewrite testdata")
 	}
-	ns := vethPair(t)
-	ns.ip(t, "link", "set", "vA", "up")
+	ns := testsupport.VethPair(t)
+	ns.IP(t, "link", "set", "vA", "up")
 	time.Sleep(1500 * time.Millisecond) // carrier settles before the dumps
-	err := <-ns.goIn(t, func() error {
+	err := <-ns.GoIn(func() error {
 		c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: groups})
 		if err != nil {
 			return err
@@ -67,7 +69,7 @@ func TestCapture(t *testing.T) {
 				if _, err := c.Send(req); err != nil {
 					return err
 				}
-			} else if err := ns.run(s.args...); err != nil {
+			} else if err := ns.Run(s.args...); err != nil {
 				return err
 			}
 			var lines []string

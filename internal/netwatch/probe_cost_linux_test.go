@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"taxi-agent/internal/testsupport"
 )
 
 // loCounters reads lo's transmit counters in the calling thread's network
@@ -153,11 +155,11 @@ func measureWire(connect func(addr string) error) (wireCost, error) {
 // graceful close. IPv4 with Linux's default TCP options (MSS, SACK,
 // timestamps, window scale); a raw-IP cellular link carries these bytes.
 func TestProbeWireCost(t *testing.T) {
-	ns := newNetns(t, "probe")
-	ns.ip(t, "link", "set", "lo", "up")
+	ns := testsupport.NewNetns(t, "probe")
+	ns.IP(t, "link", "set", "lo", "up")
 	p := NewProber(ProberOptions{Timeout: time.Second})
 	var probe, graceful wireCost
-	err := <-ns.goIn(t, func() error {
+	err := <-ns.GoIn(func() error {
 		var err error
 		probe, err = measureWire(func(addr string) error {
 			_, _, err := p.Probe(t.Context(), addr)

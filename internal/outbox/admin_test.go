@@ -7,11 +7,13 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"taxi-agent/internal/testsupport"
 )
 
 // mixed fills an outbox with 30 records: every third dead, every third
 // delivered, the rest pending.
-func mixed(t *testing.T) (*Outbox, *testClock, map[State][]uint64) {
+func mixed(t *testing.T) (*Outbox, *testsupport.Clock, map[State][]uint64) {
 	t.Helper()
 	o, clk := openTest(t, Options{})
 	want := map[State][]uint64{}
@@ -245,7 +247,7 @@ func TestStats(t *testing.T) {
 	r.ReceivedAt = clk.Now()
 	mustEnqueue(t, o, r)
 	mustEnqueue(t, o, event(1))
-	clk.Add(90 * time.Second)
+	clk.Advance(90 * time.Second)
 	s = mustStats(t, o)
 	if s.Pending != 2 || !s.OldestPending.Equal(r.ReceivedAt) || s.OldestPendingAge != 90*time.Second || s.OldestPendingAgeSeconds != 90 {
 		t.Fatalf("stats %+v", s)

@@ -77,7 +77,7 @@ func (o *Outbox) enqueue(r Record, deadReason string) (id uint64, dup bool, err 
 
 func (o *Outbox) enqueueOnce(r *Record) (id uint64, dup bool, err error) {
 	now := o.opts.Now()
-	err = o.db.Update(func(tx *bolt.Tx) error {
+	err = o.update(func(tx *bolt.Tx) error {
 		bs, err := openBuckets(tx)
 		if err != nil {
 			return err

@@ -102,13 +102,13 @@ func TestEnqueueDuplicateDeliveredWithinRetention(t *testing.T) {
 	if err := o.MarkDelivered(id, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(47 * time.Hour)
+	clk.Advance(47 * time.Hour)
 	got, dup, err := o.Enqueue(event(0))
 	if err != nil || !dup || got != id {
 		t.Fatalf("within retention: %d %v %v, want %d true nil", got, dup, err, id)
 	}
 	// Past retention (even before a prune ran) the same identity is a new event.
-	clk.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	got, dup, err = o.Enqueue(event(0))
 	if err != nil || dup || got == id {
 		t.Fatalf("past retention: %d %v %v, want a new id", got, dup, err)

@@ -9,34 +9,20 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"taxi-agent/internal/punch"
+	"taxi-agent/internal/testsupport"
 )
 
-// testClock is an injectable clock that only moves when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *testClock {
-	return &testClock{t: time.Date(2026, 11, 28, 2, 30, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock returns the outbox tests' clock, which moves only when told.
+func newClock() *testsupport.Clock {
+	return testsupport.NewClock(time.Date(2026, 11, 28, 2, 30, 0, 0, time.UTC))
 }
 
 // openTest opens an outbox in a fresh temporary directory with the clock
 // and closes it at the end of the test.
-func openTest(t testing.TB, opts Options) (*Outbox, *testClock) {
+func openTest(t testing.TB, opts Options) (*Outbox, *testsupport.Clock) {
 	t.Helper()
 	clk := newClock()
 	if opts.Now == nil {
@@ -52,8 +38,57 @@ func mustOpen(t testing.TB, path string, opts Options) *Outbox {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() { _ = o.Close() })
+	t.Cleanup(func() {
+		_ = o.Close()
+		checkFile(t, path)
+	})
 	return o
+}
+
+// damaged lists the files a test damages on purpose; checkFile leaves
+// them alone.
+var damaged sync.Map
+
+// damageOnPurpose tells checkFile that the test is about to damage the
+// file at path.
+func damageOnPurpose(path string) { damaged.Store(path, true) }
+
+// checkFile fails the test unless the outbox file at path passes bbolt's
+// consistency check (every page reachable once, no page both free and in
+// use) and the outbox's own validation, as bbolt's test helpers check
+// every database they close. A file the test removed is not checked.
+func checkFile(t testing.TB, path string) {
+	t.Helper()
+	if _, ok := damaged.Load(path); ok {
+		return
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		t.Errorf("check outbox file: %v", err)
+		return
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Errorf("check outbox file %s: %v", path, err)
+		return
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		t.Errorf("outbox file %s fails bbolt's check:\n%v", path, err)
+	}
+	if _, err := validate(db, path, fi.Size()); err != nil {
+		t.Errorf("outbox file %s fails the outbox's validation: %v", path, err)
+	}
 }
 
 // event returns the record of the i-th test event.

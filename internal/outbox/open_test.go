@@ -323,6 +323,7 @@ func TestReadOnly(t *testing.T) {
 	}
 
 	// A corrupt file is reported, not moved.
+	damageOnPurpose(path)
 	if err := os.Truncate(path, fileSize(t, path)/2); err != nil {
 		t.Fatal(err)
 	}

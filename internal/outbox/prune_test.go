@@ -24,7 +24,7 @@ func TestPruneByRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 2*deleteBatch-1 {
-			clk.Add(5 * 24 * time.Hour)
+			clk.Advance(5 * 24 * time.Hour)
 		}
 	}
 	// Ten days after the old deliveries: only those go.
@@ -61,13 +61,13 @@ func TestPruneRunsDailyOnDelivery(t *testing.T) {
 	if err := o.MarkDelivered(a, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	// Open pruned moments ago: a delivery now does not prune yet.
 	if err := o.MarkDelivered(b, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, o, a)
-	clk.Add(23 * time.Hour)
+	clk.Advance(23 * time.Hour)
 	if err := o.MarkDelivered(c, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestPruneOnOpen(t *testing.T) {
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(time.Hour + time.Second)
+	clk.Advance(time.Hour + time.Second)
 	o = mustOpen(t, path, opts)
 	if s := mustStats(t, o); s.Delivered != 0 {
 		t.Fatalf("delivered %d after reopen past retention, want 0", s.Delivered)

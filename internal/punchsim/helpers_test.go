@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"testing"
 	"time"
+
+	"taxi-agent/internal/testsupport"
 )
 
 // sharedKeys are generated once per test binary: RSA key generation is the
@@ -19,19 +20,10 @@ import (
 var sharedKeys Keys
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "punchsim-keys-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sharedKeys, err = GenerateKeys(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testsupport.MainWithDir(m, "punchsim-keys-", func(dir string) (err error) {
+		sharedKeys, err = GenerateKeys(dir)
+		return err
+	})
 }
 
 // newServer starts a fake with the shared keys and closes it at cleanup.
@@ -60,13 +52,7 @@ func newClient(t testing.TB, s *Server) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, err := os.ReadFile(sharedKeys.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: testsupport.CertPool(t, sharedKeys.CAFile)}}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &client{t: t, key: key, http: &http.Client{Transport: tr, Timeout: 10 * time.Second}, base: s.URL()}
 }

@@ -55,7 +55,7 @@ func startBench(t *testing.T, dir string) *testsupport.SyncBuffer {
 			t.Errorf("agent.toml left after the bench stopped: %v", err)
 		}
 	})
-	testsupport.WaitFor(t, 30*time.Second, "the bench to start", func() bool {
+	testsupport.WaitFor(t, 2*time.Minute, "the bench to start (keys, endpoint, pty)", func() bool {
 		return strings.Contains(out.String(), "Ctrl-C stops the bench")
 	})
 	return out

@@ -7,21 +7,23 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"taxi-agent/internal/testsupport"
 )
 
 var apiPattern = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$`)
 
-// fakeClock is a Clock whose wall and boot clocks the test moves.
-type fakeClock struct {
-	wall   time.Time
-	bootID string
-	mono   time.Duration
+// fakeClock returns a clock at wall, in boot "b1" at sinceBoot, that the
+// test moves.
+func fakeClock(wall time.Time, sinceBoot time.Duration) *testsupport.Clock {
+	c := testsupport.NewClock(wall)
+	c.SetBoot("b1", sinceBoot)
+	return c
 }
 
-func (f *fakeClock) clock(trustedAfter time.Time) *Clock {
-	return &Clock{TrustedAfter: trustedAfter,
-		Now:  func() time.Time { return f.wall },
-		Boot: func() (string, time.Duration, error) { return f.bootID, f.mono, nil }}
+// clockOn is a Clock reading f.
+func clockOn(f *testsupport.Clock, trustedAfter time.Time) *Clock {
+	return &Clock{TrustedAfter: trustedAfter, Now: f.Now, Boot: f.Boot}
 }
 
 var floor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -61,8 +63,7 @@ func TestEventTime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeClock{wall: tt.wall, bootID: "b1", mono: time.Minute}
-			c := f.clock(floor)
+			c := clockOn(fakeClock(tt.wall, time.Minute), floor)
 			got, src := c.EventTime(c.Read(), tt.meter, tt.resend)
 			if got != tt.want || src != tt.wantSrc {
 				t.Fatalf("EventTime = %q (%s), want %q (%s)", got, src, tt.want, tt.wantSrc)
@@ -72,8 +73,8 @@ func TestEventTime(t *testing.T) {
 }
 
 func TestResolveHeld(t *testing.T) {
-	f := &fakeClock{wall: time.Unix(100, 0), bootID: "b1", mono: 100 * time.Second}
-	c := f.clock(floor)
+	f := fakeClock(time.Unix(100, 0), 100*time.Second)
+	c := clockOn(f, floor)
 	r := c.Read()
 	if r.Trusted {
 		t.Fatal("1970 trusted")
@@ -83,15 +84,15 @@ func TestResolveHeld(t *testing.T) {
 	}
 
 	// NTP sets the clock 50 s of boot time later: the receipt time is recovered.
-	f.mono += 50 * time.Second
-	f.wall = time.Date(2026, 11, 28, 2, 0, 50, 0, time.UTC)
+	f.Advance(50 * time.Second)
+	f.Set(time.Date(2026, 11, 28, 2, 0, 50, 0, time.UTC))
 	got, exact, ok := c.Resolve(r.BootID, r.Monotonic)
 	if !ok || !exact || got != "2026-11-28T10:00:00.000+08:00" {
 		t.Fatalf("Resolve = %q exact=%v ok=%v", got, exact, ok)
 	}
 
 	// After a reboot the boot clock means nothing: stamp now, not exact.
-	f.bootID = "b2"
+	f.SetBoot("b2", 150*time.Second)
 	got, exact, ok = c.Resolve(r.BootID, r.Monotonic)
 	if !ok || exact || got != "2026-11-28T10:00:50.000+08:00" {
 		t.Fatalf("after reboot Resolve = %q exact=%v ok=%v", got, exact, ok)
@@ -125,8 +126,7 @@ func TestEventTimeAgainstTheMeter(t *testing.T) {
 		{"61 minutes behind, not synchronised", meter.Add(-61 * time.Minute), false, "2026-11-30T11:50:00.000+08:00", FromMeterSkew},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeClock{wall: tt.wall, bootID: "b1", mono: time.Minute}
-			c := f.clock(floor)
+			c := clockOn(fakeClock(tt.wall, time.Minute), floor)
 			c.Sync = func() SyncState { return SyncState{Synchronized: tt.synced, Source: SyncKernel} }
 			got, src := c.EventTime(c.Read(), meter, false)
 			if got != tt.want || src != tt.wantSrc {

@@ -3,6 +3,7 @@
 package testsupport
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -35,4 +36,27 @@ func SkipIfEmulated(t testing.TB, why string) {
 	if emu := Emulator(); emu != "" {
 		t.Skipf("skipping under %s: %s", emu, why)
 	}
+}
+
+// StartChild starts the running test binary again as a child process
+// (through the emulator, if any) that runs no test, with env added to the
+// environment: the child's TestMain does the job env names. Its stderr is
+// the test's; the caller reads stdout and may write stdin.
+func StartChild(tb testing.TB, env ...string) (cmd *exec.Cmd, stdin io.WriteCloser, stdout io.Reader) {
+	tb.Helper()
+	cmd = Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err = cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	return cmd, stdin, stdout
 }

@@ -15,6 +15,7 @@ import (
 
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/testsupport"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -128,7 +129,7 @@ func TestRedirectIsHeld(t *testing.T) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	clock, logs := newFakeClock(), &syncBuffer{}
+	clock, logs := testsupport.NewClock(testEpoch), &testsupport.SyncBuffer{}
 	store := newFakeStore(clock.Now)
 	cfg := testConfig(newSim(t, punchsim.Options{}), clock, logs)
 	cfg.BaseURL, cfg.CAFile = srv.URL, ca

@@ -1,19 +1,17 @@
 package uploader
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/testsupport"
 )
 
 // testKeys are generated once per test binary: RSA key generation is the
@@ -21,19 +19,10 @@ import (
 var testKeys punchsim.Keys
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "uploader-keys-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testKeys, err = punchsim.GenerateKeys(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testsupport.MainWithDir(m, "uploader-keys-", func(dir string) (err error) {
+		testKeys, err = punchsim.GenerateKeys(dir)
+		return err
+	})
 }
 
 // newSim starts a fake punch endpoint closed at cleanup.
@@ -88,32 +77,14 @@ func event(i int) punch.Event {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one uploader wired to a fake store, a fake clock and punchsim.
 type env struct {
 	t     testing.TB
 	sim   *punchsim.Server
 	store *fakeStore
-	clock *fakeClock
+	clock *testsupport.Clock
 	up    *Uploader
-	logs  *syncBuffer
+	logs  *testsupport.SyncBuffer
 
 	cancel context.CancelFunc
 	done   chan error
@@ -122,7 +93,7 @@ type env struct {
 // testConfig is the tests' base config: deterministic schedule on the fake
 // clock, short real-time bounds, no transport retries unless a test wants
 // them.
-func testConfig(sim *punchsim.Server, clock *fakeClock, logs *syncBuffer) Config {
+func testConfig(sim *punchsim.Server, clock *testsupport.Clock, logs *testsupport.SyncBuffer) Config {
 	return Config{
 		BaseURL:          sim.URL(),
 		CAFile:           testKeys.CAFile,
@@ -147,7 +118,7 @@ func testConfig(sim *punchsim.Server, clock *fakeClock, logs *syncBuffer) Config
 // newEnv builds an env; tweak adjusts the config before New.
 func newEnv(t testing.TB, opts punchsim.Options, auth Authenticator, tweak func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, sim: newSim(t, opts), clock: newFakeClock(), logs: &syncBuffer{}}
+	e := &env{t: t, sim: newSim(t, opts), clock: testsupport.NewClock(testEpoch), logs: &testsupport.SyncBuffer{}}
 	e.store = newFakeStore(e.clock.Now)
 	cfg := testConfig(e.sim, e.clock, e.logs)
 	if tweak != nil {
@@ -225,7 +196,7 @@ func licencesOf(ids ...int) []string {
 // newEnvWithSim is newEnv around a fake the test made itself.
 func newEnvWithSim(t testing.TB, sim *punchsim.Server, auth Authenticator, tweak func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, sim: sim, clock: newFakeClock(), logs: &syncBuffer{}}
+	e := &env{t: t, sim: sim, clock: testsupport.NewClock(testEpoch), logs: &testsupport.SyncBuffer{}}
 	e.store = newFakeStore(e.clock.Now)
 	cfg := testConfig(e.sim, e.clock, e.logs)
 	if tweak != nil {

@@ -27,7 +27,7 @@ func TestFreshSignatureOnEveryRetry(t *testing.T) {
 	)
 	e.start()
 	rec := e.waitAttempts(3, 1)
-	e.clock.waitSleeper(t, rec.NextAttempt, 1)
+	e.clock.WaitSleeper(t, rec.NextAttempt, 1)
 	e.clock.Set(rec.NextAttempt)
 	e.waitState(3, outbox.Delivered)
 
@@ -81,9 +81,9 @@ func TestRetryAfterCapped(t *testing.T) {
 	}
 
 	// A Wake does not cut short a wait the server asked for.
-	e.clock.waitSleeper(t, rec.NextAttempt, 1)
+	e.clock.WaitSleeper(t, rec.NextAttempt, 1)
 	e.up.Wake()
-	e.clock.waitSleeper(t, rec.NextAttempt, 2)
+	e.clock.WaitSleeper(t, rec.NextAttempt, 2)
 	if n := len(e.sim.Exchanges()); n != 1 {
 		t.Fatalf("Wake sent %d requests during a Retry-After wait", n-1)
 	}
@@ -174,17 +174,9 @@ func (e *env) drive(done func() bool) {
 		e.store.mu.Lock()
 		sch := e.store.changed
 		e.store.mu.Unlock()
-		e.clock.mu.Lock()
-		cch := e.clock.changed
-		var first time.Time
-		for _, w := range e.clock.waiters {
-			if first.IsZero() || w.at.Before(first) {
-				first = w.at
-			}
-		}
-		e.clock.mu.Unlock()
-		if !first.IsZero() {
-			e.clock.Set(first)
+		cch := e.clock.Changed()
+		if s := e.clock.Sleepers(); len(s) > 0 {
+			e.clock.Set(s[0])
 			continue
 		}
 		if done() {
@@ -215,13 +207,13 @@ func TestWakeTriesHeadNow(t *testing.T) {
 			e.store.put(outbox.Record{State: outbox.Pending, Event: event(1), Attempts: 9, NextAttempt: next,
 				LastError: &outbox.AttemptError{Status: tc.status, Err: "earlier failure"}})
 			e.start()
-			e.clock.waitSleeper(t, next, 1)
+			e.clock.WaitSleeper(t, next, 1)
 			e.up.Wake()
 			if tc.wantSend {
 				e.waitState(1, outbox.Delivered)
 				return
 			}
-			e.clock.waitSleeper(t, next, 2)
+			e.clock.WaitSleeper(t, next, 2)
 			if n := len(e.sim.Exchanges()); n != 0 {
 				t.Errorf("Wake sent %d requests", n)
 			}
@@ -239,9 +231,9 @@ func TestWakeKeepsMinimumSpacing(t *testing.T) {
 	if !rec.NextAttempt.After(start.Add(time.Second)) {
 		t.Skipf("jitter drew a wait under BackoffMin (%s); nothing to cut short", rec.NextAttempt.Sub(start))
 	}
-	e.clock.waitSleeper(t, rec.NextAttempt, 1)
+	e.clock.WaitSleeper(t, rec.NextAttempt, 1)
 	e.up.Wake() // e.g. connectivity flapped right after the failure
-	e.clock.waitSleeper(t, start.Add(time.Second), 1)
+	e.clock.WaitSleeper(t, start.Add(time.Second), 1)
 	if n := len(e.sim.Exchanges()); n != 1 {
 		t.Fatalf("Wake retried at once: %d requests", n)
 	}
@@ -267,7 +259,7 @@ func TestHeldEventWaitsForTrustedClock(t *testing.T) {
 	e.store.add(held, event(2))
 	e.start()
 
-	e.clock.waitSleeper(t, e.clock.Now().Add(30*time.Second), 1) // ClockRetry
+	e.clock.WaitSleeper(t, e.clock.Now().Add(30*time.Second), 1) // ClockRetry
 	if n := len(e.sim.Exchanges()); n != 0 {
 		t.Fatalf("an unstamped event was sent (%d requests)", n)
 	}
@@ -298,7 +290,7 @@ func TestIdleLoopDoesNotPoll(t *testing.T) {
 	if n := e.store.count("head"); n != 1 {
 		t.Errorf("idle loop read the head %d times", n)
 	}
-	if w := e.clock.pendingWaiters(); len(w) != 0 {
+	if w := e.clock.Sleepers(); len(w) != 0 {
 		t.Errorf("idle loop holds timers: %v", w)
 	}
 
@@ -309,7 +301,7 @@ func TestIdleLoopDoesNotPoll(t *testing.T) {
 	e.store.add(event(1))
 	e.up.Wake()
 	rec := e.waitAttempts(1, 1)
-	e.clock.waitSleeper(t, rec.NextAttempt, 1)
+	e.clock.WaitSleeper(t, rec.NextAttempt, 1)
 	heads := e.store.count("head")
 	time.Sleep(50 * time.Millisecond)
 	if n := e.store.count("head"); n != heads {

@@ -128,7 +128,7 @@ func TestRetriedFaults(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			e.clock.waitSleeper(t, rec.NextAttempt, 1)
+			e.clock.WaitSleeper(t, rec.NextAttempt, 1)
 			e.clock.Set(rec.NextAttempt)
 			e.waitState(2, outbox.Delivered)
 			if r1 := e.store.get(1); r1.State != outbox.Delivered || r1.Attempts != 2 {
@@ -197,7 +197,7 @@ func TestHeldFaults(t *testing.T) {
 			}
 
 			// Still held on the slow retry: logged once, nothing dead.
-			e.clock.waitSleeper(t, rec.NextAttempt, 1)
+			e.clock.WaitSleeper(t, rec.NextAttempt, 1)
 			e.clock.Set(rec.NextAttempt)
 			rec = e.waitAttempts(1, 2)
 			if n := strings.Count(e.logs.String(), "punch delivery held"); n != 1 {
@@ -207,7 +207,7 @@ func TestHeldFaults(t *testing.T) {
 				t.Errorf("held condition touched other records: %+v", e.store.snapshot())
 			}
 
-			e.clock.waitSleeper(t, rec.NextAttempt, 1)
+			e.clock.WaitSleeper(t, rec.NextAttempt, 1)
 			e.clock.Set(rec.NextAttempt)
 			e.waitState(2, outbox.Delivered)
 			if got, want := e.licences(), licencesOf(1, 2); !slices.Equal(got, want) {

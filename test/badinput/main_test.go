@@ -7,7 +7,6 @@
 package badinput
 
 import (
-	"os"
 	"testing"
 
 	"taxi-agent/test/harness"
@@ -16,8 +15,5 @@ import (
 var agentBin string
 
 func TestMain(m *testing.M) {
-	agentBin = harness.MustBuild(m, harness.Race)
-	code := m.Run()
-	harness.RemoveBuild(agentBin)
-	os.Exit(code)
+	harness.Main(m, harness.Race, &agentBin)
 }

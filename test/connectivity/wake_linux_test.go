@@ -9,76 +9,23 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"taxi-agent/internal/netwatch"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/stamp"
+	"taxi-agent/internal/testsupport"
 	"taxi-agent/internal/uploader"
 )
 
-// netns is a network namespace for one test.
-type netns struct {
-	name string
-	file *os.File
-}
-
-func newNetns(t *testing.T, role string) netns {
-	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: ip (iproute2) is not installed")
-	}
-	name := fmt.Sprintf("conn-%s-%d-%d", role, os.Getpid(), rand.Uint32())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("skipping: cannot create a network namespace: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	f, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return netns{name: name, file: f}
-}
-
-func (n netns) ip(t *testing.T, args ...string) {
-	t.Helper()
-	args = append([]string{"-n", n.name}, args...)
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// runIn runs fn on a locked OS thread moved into the namespace.
-func (n netns) runIn(fn func() error) <-chan error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Setns(int(n.file.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- err
-			return
-		}
-		done <- fn()
-	}()
-	return done
-}
-
 func TestHeadGoesOutWhenLinkReturns(t *testing.T) {
-	watched, peer := newNetns(t, "w"), newNetns(t, "p")
-	watched.ip(t, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", peer.name)
-	peer.ip(t, "link", "set", "vB", "up")
+	watched := testsupport.VethPair(t)
 
 	dir := t.TempDir()
 	keys, err := punchsim.GenerateKeys(filepath.Join(dir, "keys"))
@@ -133,23 +80,23 @@ func TestHeadGoesOutWhenLinkReturns(t *testing.T) {
 			}
 		},
 		OnChange: func(c netwatch.Change) { changes <- c }})
-	wDone := watched.runIn(func() error { return w.Run(ctx) })
+	wDone := watched.GoIn(func() error { return w.Run(ctx) })
 	defer func() { cancel(); <-wDone }()
 	// The watcher reads the starting state silently; a first up/down shows
 	// it is listening.
 	deadline := time.After(5 * time.Second)
 	for ready := false; !ready; {
-		watched.ip(t, "link", "set", "vA", "up")
+		watched.IP(t, "link", "set", "vA", "up")
 		select {
 		case c := <-changes:
 			ready = c.Kind == netwatch.KindLinkUp
 		case <-time.After(200 * time.Millisecond):
-			watched.ip(t, "link", "set", "vA", "down")
+			watched.IP(t, "link", "set", "vA", "down")
 		case <-deadline:
 			t.Fatal("watcher saw no link change")
 		}
 	}
-	watched.ip(t, "link", "set", "vA", "down")
+	watched.IP(t, "link", "set", "vA", "down")
 	waitKind(t, changes, netwatch.KindLinkDown)
 	time.Sleep(netwatch.DefaultJitter + 100*time.Millisecond) // let the readiness wake pass, unarmed
 
@@ -175,7 +122,7 @@ func TestHeadGoesOutWhenLinkReturns(t *testing.T) {
 	}
 
 	linkUp := time.Now()
-	watched.ip(t, "link", "set", "vA", "up")
+	watched.IP(t, "link", "set", "vA", "up")
 	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
 	defer wcancel()
 	if err := srv.WaitAccepted(wctx, 1); err != nil {

@@ -11,7 +11,6 @@
 package crash
 
 import (
-	"os"
 	"testing"
 
 	"taxi-agent/test/harness"
@@ -22,8 +21,5 @@ var agentBin string
 func TestMain(m *testing.M) {
 	// The agent's durability does not depend on the race detector, and a
 	// race build starts several times slower: many restarts want speed.
-	agentBin = harness.MustBuild(m, false)
-	code := m.Run()
-	harness.RemoveBuild(agentBin)
-	os.Exit(code)
+	harness.Main(m, false, &agentBin)
 }

@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"os"
 	"testing"
 
 	"taxi-agent/test/harness"
@@ -14,8 +13,5 @@ import (
 var agentBin string
 
 func TestMain(m *testing.M) {
-	agentBin = harness.MustBuild(m, harness.Race)
-	code := m.Run()
-	harness.RemoveBuild(agentBin)
-	os.Exit(code)
+	harness.Main(m, harness.Race, &agentBin)
 }

@@ -3,7 +3,6 @@ package fault
 import (
 	"context"
 	"flag"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/testsupport"
 	"taxi-agent/test/harness"
 )
 
@@ -85,10 +85,10 @@ func TestFaultsWhileDriving(t *testing.T) {
 				}
 			} else {
 				rig.Endpoint.Inject(p.faults...)
-				waitFor(ctx, t, p.name+": faults taken", func() bool { return rig.Endpoint.Pending() == 0 })
+				testsupport.WaitFor(t, time.Minute, p.name+": faults taken", func() bool { return rig.Endpoint.Pending() == 0 })
 			}
 			// Recovered: a punch accepted after the faults.
-			waitFor(ctx, t, p.name+": a delivery after", func() bool { return len(rig.Endpoint.Accepted()) > before })
+			testsupport.WaitFor(t, time.Minute, p.name+": a delivery after", func() bool { return len(rig.Endpoint.Accepted()) > before })
 			t.Logf("round %d, %s: recovered in %s", round+1, p.name, time.Since(start).Round(time.Millisecond))
 		}
 	}
@@ -189,21 +189,6 @@ func checkUnverifiedNotDelivered(t *testing.T, rig *harness.Rig, acked []harness
 		}
 		if i < len(acked) && harness.RecordKey(r) != acked[i].Key() {
 			t.Errorf("record %d is %s, want %s", r.ID, harness.RecordKey(r), acked[i].Key())
-		}
-	}
-}
-
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-wctx.Done():
-			t.Fatal(fmt.Errorf("wait for %s: %w", what, wctx.Err()))
-		case <-tick.C:
 		}
 	}
 }

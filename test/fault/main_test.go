@@ -10,7 +10,6 @@
 package fault
 
 import (
-	"os"
 	"testing"
 
 	"taxi-agent/test/harness"
@@ -19,8 +18,5 @@ import (
 var agentBin string
 
 func TestMain(m *testing.M) {
-	agentBin = harness.MustBuild(m, harness.Race)
-	code := m.Run()
-	harness.RemoveBuild(agentBin)
-	os.Exit(code)
+	harness.Main(m, harness.Race, &agentBin)
 }

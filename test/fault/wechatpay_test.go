@@ -10,6 +10,7 @@ import (
 
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/testsupport"
 	"taxi-agent/test/harness"
 )
 
@@ -64,7 +65,7 @@ func TestWeChatPayChangesWhileDriving(t *testing.T) {
 	more := func(what string) {
 		t.Helper()
 		n := len(sim.Accepted())
-		waitFor(ctx, t, what, func() bool { return len(sim.Accepted()) >= n+3 })
+		testsupport.WaitFor(t, time.Minute, what, func() bool { return len(sim.Accepted()) >= n+3 })
 	}
 	more("deliveries with the first certificate")
 
@@ -95,7 +96,7 @@ func TestWeChatPayChangesWhileDriving(t *testing.T) {
 
 	sim.SetFaults(func(punchsim.Exchange) punchsim.Fault { return punchsim.Fault{Kind: punchsim.InvalidSerial} })
 	var held map[string]any
-	waitFor(ctx, t, "status says why the queue is held", func() bool {
+	testsupport.WaitFor(t, time.Minute, "status says why the queue is held", func() bool {
 		held, _ = field(agentStatus(t, rig), "uploader", "held_answer").(map[string]any)
 		return held != nil
 	})
@@ -131,7 +132,7 @@ func TestWeChatPayChangesWhileDriving(t *testing.T) {
 	n := len(sim.Accepted())
 	var led2 harness.Ledger
 	shifts = harness.StartShifts(ctx, rig.Meter, &led2, harness.ShiftsOptions{First: 100, MaxPause: 200 * time.Millisecond, Seed: 3})
-	waitFor(ctx, t, "deliveries after the restart", func() bool { return len(sim.Accepted()) >= n+3 })
+	testsupport.WaitFor(t, time.Minute, "deliveries after the restart", func() bool { return len(sim.Accepted()) >= n+3 })
 	if err := shifts.Stop(); err != nil {
 		t.Fatalf("meter: %v", err)
 	}

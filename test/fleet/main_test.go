@@ -1,11 +1,10 @@
 package fleet
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/testsupport"
 	"taxi-agent/internal/uploader"
 )
 
@@ -13,19 +12,10 @@ import (
 var testKeys punchsim.Keys
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fleet-keys-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testKeys, err = punchsim.GenerateKeys(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testsupport.MainWithDir(m, "fleet-keys-", func(dir string) (err error) {
+		testKeys, err = punchsim.GenerateKeys(dir)
+		return err
+	})
 }
 
 // directAuth is the uploaders' signing step, with the fake's keys.

@@ -2,13 +2,13 @@ package fleet
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"testing"
+
+	"taxi-agent/internal/testsupport"
 )
 
 // tlsProxy stands in front of punchsim as the TLS server the uploader
@@ -34,12 +34,7 @@ func newTLSProxy(t testing.TB, upstream string) *tlsProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, err := os.ReadFile(testKeys.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
+	roots := testsupport.CertPool(t, testKeys.CAFile)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

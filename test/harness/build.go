@@ -55,6 +55,16 @@ func MustBuild(_ *testing.M, race bool) string {
 	return bin
 }
 
+// Main is the TestMain of a suite that runs the agent binary: it builds
+// the agent into *bin (with the race detector if race), runs the tests,
+// removes the build and exits with the tests' status.
+func Main(m *testing.M, race bool, bin *string) {
+	*bin = MustBuild(m, race)
+	code := m.Run()
+	RemoveBuild(*bin)
+	os.Exit(code)
+}
+
 // RemoveBuild removes the directory MustBuild made for bin.
 func RemoveBuild(bin string) { os.RemoveAll(filepath.Dir(bin)) }
 

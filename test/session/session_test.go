@@ -27,10 +27,7 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
-	bin = harness.MustBuild(m, false)
-	code := m.Run()
-	harness.RemoveBuild(bin)
-	os.Exit(code)
+	harness.Main(m, false, &bin)
 }
 
 // proc is a long-running command whose output the test reads.

@@ -39,20 +39,7 @@ func ChildMain() {
 // it until cleanup. It returns the child's pid.
 func HoldLock(t testing.TB, path string) int {
 	t.Helper()
-	cmd := testsupport.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envHold+"="+path, NoExitDelay)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdin, out := testsupport.StartChild(t, envHold+"="+path, NoExitDelay)
 	t.Cleanup(func() {
 		stdin.Close()
 		cmd.Wait()
