@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/redact"
 	"taxi-agent/internal/uploader"
 )
@@ -35,28 +35,28 @@ type punchRequest struct {
 }
 
 // parsePunch decodes a terminal's punch; the error says what is wrong.
-func parsePunch(body []byte) (outbox.Event, error) {
+func parsePunch(body []byte) (punch.Event, error) {
 	var p punchRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return outbox.Event{}, fmt.Errorf("body is not a punch: %v", err)
+		return punch.Event{}, fmt.Errorf("body is not a punch: %v", err)
 	}
 	if dec.More() {
-		return outbox.Event{}, errors.New("body holds more than one JSON value")
+		return punch.Event{}, errors.New("body holds more than one JSON value")
 	}
 	for name, v := range map[string]*string{
 		"plate_number": p.PlateNumber, "driver_license": p.DriverLicense,
 		"event_time": p.EventTime, "event_type": p.EventType,
 	} {
 		if v == nil || *v == "" {
-			return outbox.Event{}, fmt.Errorf("%s is missing", name)
+			return punch.Event{}, fmt.Errorf("%s is missing", name)
 		}
 	}
 	if p.RegionID == nil {
-		return outbox.Event{}, errors.New("region_id is missing")
+		return punch.Event{}, errors.New("region_id is missing")
 	}
-	return outbox.Event{
+	return punch.Event{
 		PlateNumber: *p.PlateNumber, DriverLicense: *p.DriverLicense,
 		EventTime: *p.EventTime, Type: *p.EventType, RegionID: *p.RegionID,
 	}, nil
@@ -79,7 +79,7 @@ func own(status int, outcome, code, msg string, retry time.Duration) Verdict {
 // relay sends ev for the terminal of plate through the queue to WeChat Pay
 // and returns the verdict, answering a retry of a delivered or in-flight
 // punch without a second call.
-func (g *Gateway) relay(ctx context.Context, plate string, ev outbox.Event) Verdict {
+func (g *Gateway) relay(ctx context.Context, plate string, ev punch.Event) Verdict {
 	k := PunchKey{Plate: ev.PlateNumber, Licence: ev.DriverLicense, Type: ev.Type, Time: ev.EventTime}
 	dup, f, leader := g.dedup.begin(k)
 	if dup {
@@ -101,7 +101,7 @@ func (g *Gateway) relay(ctx context.Context, plate string, ev outbox.Event) Verd
 }
 
 // relayOnce is the leader's relay: shared store, slot, call, verdict.
-func (g *Gateway) relayOnce(ctx context.Context, plate string, k PunchKey, ev outbox.Event) Verdict {
+func (g *Gateway) relayOnce(ctx context.Context, plate string, k PunchKey, ev punch.Event) Verdict {
 	if g.shared != nil {
 		if ok, err := g.shared.Delivered(ctx, k); err != nil {
 			g.log.Warn("shared dedup store unreadable; relaying", "err", err)

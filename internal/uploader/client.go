@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 )
 
 // Client is one punch exchange without the drain loop: sign (the
@@ -53,14 +53,14 @@ func NewClient(cfg Config, auth Authenticator) (*Client, error) {
 // verified 2xx; otherwise the *DeliveryError says what kind of failure it
 // was (Retryable, Held, Rejected) with WeChat Pay's status, code, message
 // and Request-ID.
-func (c *Client) Send(ctx context.Context, ev outbox.Event) *DeliveryError {
+func (c *Client) Send(ctx context.Context, ev punch.Event) *DeliveryError {
 	return c.pc.send(ctx, ev)
 }
 
 // Exchange is Send that also returns the answer as it arrived (Status 0
 // when none did), for a relay that passes WeChat Pay's own status and body
 // on. ctx bounds the whole call, quick retries included.
-func (c *Client) Exchange(ctx context.Context, ev outbox.Event) (Answer, *DeliveryError) {
+func (c *Client) Exchange(ctx context.Context, ev punch.Event) (Answer, *DeliveryError) {
 	return c.pc.exchange(ctx, ev)
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"taxi-agent/internal/gateway"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/uploader"
 	"taxi-agent/test/harness"
@@ -108,9 +109,9 @@ func terminalClient(tb testing.TB, url, dir string) *uploader.Client {
 }
 
 // event n of the terminal with plate: a distinct punch each time.
-func event(plate string, n int) outbox.Event {
+func event(plate string, n int) punch.Event {
 	at := time.Now().Add(-time.Duration(n) * time.Millisecond).In(time.FixedZone("UTC+8", 8*3600))
-	return outbox.Event{Type: outbox.SignIn, DriverLicense: harness.Licence(n), PlateNumber: plate, RegionID: 440300,
+	return punch.Event{Type: punch.SignIn, DriverLicense: harness.Licence(n), PlateNumber: plate, RegionID: 440300,
 		EventTime: at.Format(outbox.EventTimeLayout)}
 }
 
