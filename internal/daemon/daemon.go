@@ -17,6 +17,7 @@ import (
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/redact"
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
@@ -93,10 +94,10 @@ func Run(ctx context.Context, opts Options) error {
 	d := &Daemon{cfg: cfg, log: log, clock: clock, outbox: ob, started: time.Now(), server: wechatpay.NewServerClock(nil, nil)}
 	d.held = newHeldQueue(d.enqueue, log.With("component", "outbox"))
 
-	auth, err := uploader.NewDirectAuth(directAuthConfig(cfg, d.server, log))
+	auth, err := newAuth(cfg, d.server, log)
 	if err != nil {
 		ob.Close()
-		return fmt.Errorf("load wechatpay keys: %w", err)
+		return fmt.Errorf("load keys: %w", err)
 	}
 	d.uploader, err = uploader.New(uploaderConfig(cfg, clock, log), ob, auth)
 	if err != nil {
@@ -125,7 +126,7 @@ func Run(ctx context.Context, opts Options) error {
 	// The link and the uploader stop at different times: the link as soon
 	// as we are told to stop (the meter re-sends what it was not answered),
 	// the uploader after the in-flight upload, bounded by its grace.
-	d.conn = newConnectivity(cfg.WeChatPay.BaseURL, d.uploader, log)
+	d.conn = newConnectivity(endpoint(cfg), d.uploader, log)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Go(func() { errs <- d.link.Run(ctx) })
@@ -136,7 +137,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	sync := clock.SyncState()
 	log.Info("agent started", "version", version.Get().Version, "plate", cfg.Vehicle.PlateNumber,
-		"meter", cfg.Meter.Device, "identity", cfg.Meter.Identity, "outbox", cfg.Outbox.Path, "endpoint", cfg.WeChatPay.BaseURL,
+		"meter", cfg.Meter.Device, "identity", cfg.Meter.Identity, "outbox", cfg.Outbox.Path, "endpoint", endpoint(cfg),
 		"clock_trusted", clock.Trusted(), "clock_synchronized", sync.Synchronized, "clock_sync_source", sync.Source)
 	notify("READY=1")
 	if opts.Ready != nil {
@@ -226,13 +227,13 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 	resend := ev.Command == meter.CmdSignOutResend
 	eventTime, source := d.clock.EventTime(reading, ev.MeterTime, resend)
 
-	typ := outbox.SignIn
+	typ := punch.SignIn
 	if ev.SignOut() {
-		typ = outbox.SignOut
+		typ = punch.SignOut
 	}
 	d.checkPlate(ev.Plate)
 	rec := outbox.Record{
-		Event: outbox.Event{
+		Event: punch.Event{
 			Type:          typ,
 			DriverLicense: ev.DriverLicence,
 			PlateNumber:   d.cfg.Vehicle.PlateNumber,
@@ -246,7 +247,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 		Monotonic:  reading.Monotonic,
 	}
 	var dead string
-	if typ == outbox.SignIn && ev.DriverLicence == "" {
+	if typ == punch.SignIn && ev.DriverLicence == "" {
 		dead = deadNoLicence
 	}
 	log := d.log.With("event_type", typ)
@@ -259,7 +260,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 		dup bool
 		err error
 	)
-	if typ == outbox.SignIn {
+	if typ == punch.SignIn {
 		id, dup, err = d.held.storeInOrder(rec, dead, true)
 	} else {
 		// The open shift's licence fills a sign-out without one; it is
@@ -290,7 +291,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 // A sign-out without a licence takes the open shift's, read here so that
 // a sign-in stored just before it counts.
 func (d *Daemon) enqueue(rec outbox.Record, deadReason string) (uint64, bool, error) {
-	if rec.Event.Type == outbox.SignOut && rec.Event.DriverLicense == "" {
+	if rec.Event.Type == punch.SignOut && rec.Event.DriverLicense == "" {
 		open, err := d.outbox.OpenShiftLicence()
 		if err != nil {
 			return 0, false, fmt.Errorf("look up open shift: %w", err)
