@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/metersim"
-	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/test/harness"
 )
 
@@ -52,9 +52,9 @@ type meterState struct {
 func (s *meterState) shift() metersim.Shift { return harness.ShiftOf(s.driver, s.at) }
 
 func (s *meterState) key() string {
-	typ := outbox.SignIn
+	typ := punch.SignIn
 	if s.signOut {
-		typ = outbox.SignOut
+		typ = punch.SignOut
 	}
 	return typ + "|" + harness.Licence(s.driver)
 }
