@@ -46,6 +46,9 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		rep.Version, rep.StartedAt, rep.Uptime, rep.Clock = &st.Version, &st.StartedAt, &st.Uptime, &st.Clock
 		rep.Meter, rep.Uploader, rep.Connectivity, rep.Quarantined = &st.Meter, &st.Uploader, st.Connectivity, st.Quarantined
 		rep.Held = &st.Held
+		if !st.StorageStuckSince.IsZero() {
+			rep.StorageStuckSince = &st.StorageStuckSince
+		}
 	} else {
 		rep.Daemon.Error = s.NoDaemon.Error()
 	}
@@ -79,6 +82,9 @@ type statusReport struct {
 	Uploader     *uploader.Status   `json:"uploader,omitempty"`
 	Connectivity json.RawMessage    `json:"connectivity,omitempty"`
 	Quarantined  string             `json:"quarantined,omitempty"`
+	// StorageStuckSince is set while an outbox commit has not returned
+	// within outbox.commit_timeout; the outbox counts are then not read.
+	StorageStuckSince *time.Time `json:"storage_stuck_since,omitempty"`
 
 	status *admin.Status // the same, for the text form
 }
@@ -118,6 +124,37 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 		hints = append(hints, "start it with 'systemctl start taxi-agent' (logs: 'journalctl -u taxi-agent')")
 	}
 
+	if st := r.status; st != nil && !st.StorageStuckSince.IsZero() {
+		line("storage", "STUCK since %s: an outbox commit has not returned for %s (outbox.commit_timeout %s)",
+			clockTime(st.StorageStuckSince), age(now.Sub(st.StorageStuckSince)), time.Duration(st.CommitTimeout))
+		line("outbox", "not read: it would wait behind the stuck commit")
+		hints = append(hints, "storage is stuck (disk gone or not answering): the watchdog pings stopped, so systemd restarts the agent "+
+			"within WatchdogSec; stored events stay in the file. Check the disk: 'journalctl -k', 'journalctl -u taxi-agent'")
+	} else {
+		hints = append(hints, outboxSection(line, r, now)...)
+	}
+	if st := r.status; st != nil {
+		hints = append(hints, uploaderSection(line, st, now)...)
+		networkSection(line, st.Connectivity, now)
+		if st.Quarantined != "" && st.Quarantined != r.Outbox.Quarantined {
+			line("", "at start: %s", st.Quarantined)
+		}
+	}
+	o := r.Outbox
+	if o.Dead > 0 {
+		hints = append(hints, fmt.Sprintf("%d dead record(s): 'agent outbox ls -state dead -config %s', then retry or purge", o.Dead, configPath))
+	}
+	if o.Pending > 0 && time.Duration(o.OldestPendingAgeSeconds)*time.Second > time.Hour {
+		hints = append(hints, "events have waited over an hour: check the network and the last error above")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printHints(w, hints)
+}
+
+// outboxSection writes the outbox's counts and file, and returns hints.
+func outboxSection(line func(k, format string, args ...any), r statusReport, now time.Time) (hints []string) {
 	o := r.Outbox
 	oldest := ""
 	if o.Pending > 0 {
@@ -141,27 +178,18 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 		last = clockTime(o.LastDelivered) + " (" + ago(o.LastDelivered, now) + ")"
 	}
 	line("delivered", "last %s", last)
-	if st := r.status; st != nil {
-		hints = append(hints, uploaderSection(line, st, now)...)
-		networkSection(line, st.Connectivity, now)
-		if st.Quarantined != "" && st.Quarantined != r.Outbox.Quarantined {
-			line("", "at start: %s", st.Quarantined)
-		}
-	}
-	if o.Dead > 0 {
-		hints = append(hints, fmt.Sprintf("%d dead record(s): 'agent outbox ls -state dead -config %s', then retry or purge", o.Dead, configPath))
-	}
-	if o.Pending > 0 && time.Duration(o.OldestPendingAgeSeconds)*time.Second > time.Hour {
-		hints = append(hints, "events have waited over an hour: check the network and the last error above")
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	return hints
+}
+
+// printHints writes the hints under the sections, after a blank line.
+func printHints(w io.Writer, hints []string) error {
 	for i, h := range hints {
 		if i == 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "! %s\n", h)
+		if _, err := fmt.Fprintf(w, "! %s\n", h); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -80,6 +80,12 @@ type Status struct {
 	// Quarantined describes a corrupt outbox file moved aside at start, if
 	// any.
 	Quarantined string `json:"quarantined,omitempty"`
+	// StorageStuckSince is when the outbox commit in flight began, set
+	// once it has not returned within outbox.commit_timeout. The outbox
+	// part is then not read (it would wait behind the commit).
+	StorageStuckSince time.Time `json:"storage_stuck_since,omitzero"`
+	// CommitTimeout is outbox.commit_timeout.
+	CommitTimeout Duration `json:"commit_timeout_seconds,omitzero"`
 }
 
 // HeldStatus is the events kept in memory because the outbox refused

@@ -304,3 +304,21 @@ func TestMeterDialectKeys(t *testing.T) {
 	Meter{Identity: "meter", SignInCommand: 0xF0E1, SignOutCommand: 0xF0E1, ResendSignOutCommand: 0x00F1, HeartbeatCountLimitWidth: 1}.validateDialect(&p)
 	assertProblems(t, p, []string{"meter.sign_out_command: 0xF0E1 is also meter.sign_in_command"})
 }
+
+// TestCommitTimeout: outbox.commit_timeout defaults to 10 s, decodes, and
+// a value too short for a slow flash card is named.
+func TestCommitTimeout(t *testing.T) {
+	dir := t.TempDir()
+	writeKeys(t, dir)
+	cfg, err := Load(writeConfig(t, dir, validTOML(dir)))
+	if err != nil || cfg.Outbox.CommitTimeout != 10*time.Second {
+		t.Fatalf("default commit_timeout %v (%v), want 10s", cfg.Outbox.CommitTimeout, err)
+	}
+	body := strings.Replace(validTOML(dir), "[outbox]\n", "[outbox]\ncommit_timeout = \"25s\"\n", 1)
+	if cfg, err = Load(writeConfig(t, dir, body)); err != nil || cfg.Outbox.CommitTimeout != 25*time.Second {
+		t.Fatalf("commit_timeout = %v (%v), want 25s", cfg.Outbox.CommitTimeout, err)
+	}
+	body = strings.Replace(validTOML(dir), "[outbox]\n", "[outbox]\ncommit_timeout = \"500ms\"\n", 1)
+	_, err = Load(writeConfig(t, dir, body))
+	assertProblems(t, err, []string{"outbox.commit_timeout: must be at least 1s, not 500ms"})
+}

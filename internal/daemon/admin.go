@@ -13,7 +13,8 @@ import (
 
 var _ admin.Backend = (*Daemon)(nil)
 
-// Status implements admin.Backend.
+// Status implements admin.Backend. While a commit is stuck it answers
+// from memory alone, without the outbox's counts.
 func (d *Daemon) Status(context.Context) (admin.Status, error) {
 	st := admin.Status{
 		Version:      version.Get(),
@@ -28,6 +29,11 @@ func (d *Daemon) Status(context.Context) (admin.Status, error) {
 	}
 	if q := d.outbox.Quarantined(); q != nil {
 		st.Quarantined = q.Error()
+	}
+	st.CommitTimeout = admin.Duration(d.cfg.Outbox.CommitTimeout)
+	if since, stuck := d.outbox.StuckSince(); stuck {
+		st.StorageStuckSince = since
+		return st, nil
 	}
 	var err error
 	st.Outbox, err = d.outbox.Stats()

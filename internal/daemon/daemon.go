@@ -17,6 +17,7 @@ import (
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/redact"
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
@@ -78,10 +79,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	ob, err := outbox.Open(cfg.Outbox.Path, outbox.Options{
-		LockTimeout: 2 * time.Second,
-		MaxSize:     cfg.Outbox.MaxSizeMiB << 20,
-		Retention:   cfg.Outbox.Retention,
-		Logger:      log,
+		LockTimeout:   2 * time.Second,
+		MaxSize:       cfg.Outbox.MaxSizeMiB << 20,
+		Retention:     cfg.Outbox.Retention,
+		CommitTimeout: cfg.Outbox.CommitTimeout,
+		Logger:        log,
 	})
 	if err != nil {
 		return err // already "open outbox <path>: …"
@@ -92,10 +94,10 @@ func Run(ctx context.Context, opts Options) error {
 	d := &Daemon{cfg: cfg, log: log, clock: clock, outbox: ob, started: time.Now(), server: wechatpay.NewServerClock(nil, nil)}
 	d.held = newHeldQueue(d.enqueue, log.With("component", "outbox"))
 
-	auth, err := uploader.NewDirectAuth(directAuthConfig(cfg, d.server, log))
+	auth, err := newAuth(cfg, d.server, log)
 	if err != nil {
 		ob.Close()
-		return fmt.Errorf("load wechatpay keys: %w", err)
+		return fmt.Errorf("load keys: %w", err)
 	}
 	d.uploader, err = uploader.New(uploaderConfig(cfg, clock, log), ob, auth)
 	if err != nil {
@@ -124,7 +126,7 @@ func Run(ctx context.Context, opts Options) error {
 	// The link and the uploader stop at different times: the link as soon
 	// as we are told to stop (the meter re-sends what it was not answered),
 	// the uploader after the in-flight upload, bounded by its grace.
-	d.conn = newConnectivity(cfg.WeChatPay.BaseURL, d.uploader, log)
+	d.conn = newConnectivity(endpoint(cfg), d.uploader, log)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Go(func() { errs <- d.link.Run(ctx) })
@@ -135,11 +137,15 @@ func Run(ctx context.Context, opts Options) error {
 
 	sync := clock.SyncState()
 	log.Info("agent started", "version", version.Get().Version, "plate", cfg.Vehicle.PlateNumber,
-		"meter", cfg.Meter.Device, "identity", cfg.Meter.Identity, "outbox", cfg.Outbox.Path, "endpoint", cfg.WeChatPay.BaseURL,
+		"meter", cfg.Meter.Device, "identity", cfg.Meter.Identity, "outbox", cfg.Outbox.Path, "endpoint", endpoint(cfg),
 		"clock_trusted", clock.Trusted(), "clock_synchronized", sync.Synchronized, "clock_sync_source", sync.Source)
 	notify("READY=1")
 	if opts.Ready != nil {
 		opts.Ready(d)
+	}
+	if w := opts.WatchdogInterval; w > 0 && cfg.Outbox.CommitTimeout >= 2*w {
+		log.Warn("outbox.commit_timeout is not under the unit's WatchdogSec: a slow commit gets the agent restarted before it is reported",
+			"commit_timeout", cfg.Outbox.CommitTimeout, "watchdog_sec", 2*w)
 	}
 	wg.Go(func() { d.watchdog(ctx, opts.WatchdogInterval, notify) })
 
@@ -162,26 +168,48 @@ func Run(ctx context.Context, opts Options) error {
 	return runErr
 }
 
-// watchdog pings systemd while the outbox still answers: a hung store
-// (the one part whose failure loses events) stops the pings and systemd
-// restarts the agent.
+// watchdog pings systemd (every, zero: no pings) while the outbox still
+// answers: a hung store, the one part whose failure loses events, stops
+// the pings and systemd restarts the agent. It looks every second, or
+// every if shorter: once a commit has been in flight for longer than
+// outbox.commit_timeout (Outbox.StuckSince) it says so once and withholds
+// the pings until the commit returns. It reads only memory: a read of the
+// file can wait behind the stuck commit (bbolt's remap lock), and a
+// watchdog blocked there could not say why the pings stopped.
 func (d *Daemon) watchdog(ctx context.Context, every time.Duration, notify func(string)) {
-	if every <= 0 {
-		return
+	tick := time.Second
+	if every > 0 {
+		tick = min(every, tick)
 	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(tick)
 	defer t.Stop()
+	var stuckSince time.Time
+	var lastPing time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := d.outbox.Stats(); err != nil {
-				d.log.Error("outbox does not answer; withholding the watchdog ping", "err", err)
-				continue
-			}
-			notify("WATCHDOG=1")
 		}
+		if since, stuck := d.outbox.StuckSince(); stuck {
+			if stuckSince.IsZero() {
+				stuckSince = since
+				d.log.Error("storage stuck: an outbox commit has not returned within outbox.commit_timeout; "+
+					"withholding the watchdog pings so that systemd restarts the agent",
+					"since", since, "commit_timeout", d.cfg.Outbox.CommitTimeout, "watchdog", every > 0)
+			}
+			continue
+		}
+		if !stuckSince.IsZero() {
+			d.log.Warn("storage answers again: the stuck commit returned; watchdog pings resume",
+				"stuck_for", time.Since(stuckSince).Round(time.Millisecond))
+			stuckSince = time.Time{}
+		}
+		if every <= 0 || !lastPing.IsZero() && time.Since(lastPing)+tick/2 < every {
+			continue
+		}
+		notify("WATCHDOG=1")
+		lastPing = time.Now()
 	}
 }
 
@@ -199,13 +227,13 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 	resend := ev.Command == meter.CmdSignOutResend
 	eventTime, source := d.clock.EventTime(reading, ev.MeterTime, resend)
 
-	typ := outbox.SignIn
+	typ := punch.SignIn
 	if ev.SignOut() {
-		typ = outbox.SignOut
+		typ = punch.SignOut
 	}
 	d.checkPlate(ev.Plate)
 	rec := outbox.Record{
-		Event: outbox.Event{
+		Event: punch.Event{
 			Type:          typ,
 			DriverLicense: ev.DriverLicence,
 			PlateNumber:   d.cfg.Vehicle.PlateNumber,
@@ -219,7 +247,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 		Monotonic:  reading.Monotonic,
 	}
 	var dead string
-	if typ == outbox.SignIn && ev.DriverLicence == "" {
+	if typ == punch.SignIn && ev.DriverLicence == "" {
 		dead = deadNoLicence
 	}
 	log := d.log.With("event_type", typ)
@@ -232,7 +260,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 		dup bool
 		err error
 	)
-	if typ == outbox.SignIn {
+	if typ == punch.SignIn {
 		id, dup, err = d.held.storeInOrder(rec, dead, true)
 	} else {
 		// The open shift's licence fills a sign-out without one; it is
@@ -263,7 +291,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 // A sign-out without a licence takes the open shift's, read here so that
 // a sign-in stored just before it counts.
 func (d *Daemon) enqueue(rec outbox.Record, deadReason string) (uint64, bool, error) {
-	if rec.Event.Type == outbox.SignOut && rec.Event.DriverLicense == "" {
+	if rec.Event.Type == punch.SignOut && rec.Event.DriverLicense == "" {
 		open, err := d.outbox.OpenShiftLicence()
 		if err != nil {
 			return 0, false, fmt.Errorf("look up open shift: %w", err)

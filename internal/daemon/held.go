@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"taxi-agent/internal/admin"
@@ -42,6 +43,11 @@ type heldQueue struct {
 	mu      sync.Mutex
 	events  []heldEvent
 	lastErr error
+
+	// snapshot is what status reports, published under mu after every
+	// change: status must answer while a store holds mu, stuck in the
+	// kernel.
+	snapshot atomic.Pointer[admin.HeldStatus]
 }
 
 func newHeldQueue(store func(outbox.Record, string) (uint64, bool, error), log *slog.Logger) *heldQueue {
@@ -55,12 +61,13 @@ func newHeldQueue(store func(outbox.Record, string) (uint64, bool, error), log *
 func (q *heldQueue) storeInOrder(rec outbox.Record, deadReason string, keep bool) (id uint64, dup bool, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if err := q.flushLocked(); err == nil {
-		id, dup, err = q.store(rec, deadReason)
-		if err == nil {
+	defer q.publishLocked()
+	if q.flushLocked() == nil {
+		var serr error
+		if id, dup, serr = q.store(rec, deadReason); serr == nil {
 			return id, dup, nil
 		}
-		q.lastErr = err
+		q.lastErr = serr
 	}
 	if !keep {
 		return 0, false, q.lastErr
@@ -102,6 +109,7 @@ func (q *heldQueue) flushLocked() error {
 func (q *heldQueue) flush() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	defer q.publishLocked()
 	return q.flushLocked() == nil
 }
 
@@ -137,10 +145,17 @@ func (q *heldQueue) run(ctx context.Context, stored func()) {
 	}
 }
 
-// status reports the queue for `agent status`.
+// status reports the queue for `agent status`, from the last snapshot:
+// it never waits for a store in flight.
 func (q *heldQueue) status() admin.HeldStatus {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	if st := q.snapshot.Load(); st != nil {
+		return *st
+	}
+	return admin.HeldStatus{}
+}
+
+// publishLocked takes the snapshot status reports.
+func (q *heldQueue) publishLocked() {
 	st := admin.HeldStatus{Count: len(q.events)}
 	if len(q.events) > 0 {
 		st.Oldest = q.events[0].arrived
@@ -148,7 +163,7 @@ func (q *heldQueue) status() admin.HeldStatus {
 			st.Reason = q.lastErr.Error()
 		}
 	}
-	return st
+	q.snapshot.Store(&st)
 }
 
 // drain makes a last attempt at shutdown and logs, loudly, whatever is

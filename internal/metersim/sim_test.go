@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ type agentEnd struct {
 func startAgentEnd(t *testing.T, reply func(n int, f meter.Frame) []byte) (*metersim.Meter, *agentEnd) {
 	t.Helper()
 	p, _, a := agentPort(t, reply)
-	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 100 * time.Millisecond, RetryDelay: 5 * time.Millisecond, MaxSends: 5})
+	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 300 * time.Millisecond, RetryDelay: 5 * time.Millisecond, MaxSends: 5})
 	t.Cleanup(func() { m.Close() })
 	return m, a
 }
@@ -184,7 +185,7 @@ func TestStandardSignIn(t *testing.T) {
 	if err != nil || !res.OK() || res.Sends != 1 || res.Answer != 0 || res.Request == nil || !res.Request.OK() || res.Identity != id {
 		t.Fatalf("result %+v, %v", res, err)
 	}
-	time.Sleep(250 * time.Millisecond) // two answer timeouts: no re-send comes
+	time.Sleep(700 * time.Millisecond) // two answer timeouts: no re-send comes
 	got := a.frames()
 	if len(got) != 2 || got[0].Command != meter.CmdSignInRequest || !bytes.Equal(got[0].Data, []byte{0x90}) || got[1].Command != meter.CmdSignIn {
 		t.Fatalf("agent got %v", got)
@@ -238,24 +239,30 @@ func TestSignInRefused(t *testing.T) {
 // TestLegacySignIn: a meter that expects an answer re-sends 0x00E1 until
 // the agent answers 0x90.
 func TestLegacySignIn(t *testing.T) {
-	p, port, a := agentPort(t, func(n int, f meter.Frame) []byte {
+	var signIns atomic.Int32 // counted apart: a slow machine may see the request twice
+	p, _, a := agentPort(t, func(_ int, f meter.Frame) []byte {
 		if f.Command == meter.CmdSignInRequest {
 			return okAnswer(f.Command, meter.Identity{})
 		}
-		if f.Command == meter.CmdSignIn && n >= 3 {
+		if f.Command == meter.CmdSignIn && signIns.Add(1) >= 2 {
 			return answer(f.Command, meter.ResultOK)
 		}
 		return nil
 	})
-	_ = port
-	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 50 * time.Millisecond, Dialect: meter.Dialect{AnswerSignIn: true}})
+	m := metersim.New(p.Master, metersim.Options{AnswerTimeout: 200 * time.Millisecond, Dialect: meter.Dialect{AnswerSignIn: true}})
 	defer m.Close()
 	res, err := m.SignIn(context.Background(), worked)
 	if err != nil || res.Sends != 2 || !res.OK() || res.Answer != meter.ResultOK {
 		t.Fatalf("legacy sign-in: %+v, %v", res, err)
 	}
-	if n := len(a.frames()); n != 3 {
-		t.Errorf("agent got %d frames, want request and two sign-ins", n)
+	n := 0
+	for _, f := range a.frames() {
+		if f.Command == meter.CmdSignIn {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("agent got %d sign-ins, want two", n)
 	}
 }
 

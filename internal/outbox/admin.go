@@ -195,7 +195,7 @@ func (o *Outbox) eachDead(op string, fn func(bs buckets, r *Record) error) (int,
 	total := 0
 	for {
 		n := 0
-		err := o.db.Update(func(tx *bolt.Tx) error {
+		err := o.update(func(tx *bolt.Tx) error {
 			bs, err := openBuckets(tx)
 			if err != nil {
 				return err

@@ -96,7 +96,7 @@ func (o *Outbox) SetEventTime(id uint64, eventTime string) error {
 	if err := o.writable(); err != nil {
 		return fmt.Errorf("set event time %d: %w", id, err)
 	}
-	err := o.db.Update(func(tx *bolt.Tx) error {
+	err := o.update(func(tx *bolt.Tx) error {
 		bs, err := openBuckets(tx)
 		if err != nil {
 			return err
@@ -125,7 +125,7 @@ func (o *Outbox) change(op string, id uint64, from State, fn func(bs buckets, r 
 	if err := o.writable(); err != nil {
 		return fmt.Errorf("%s %d: %w", op, id, err)
 	}
-	err := o.db.Update(func(tx *bolt.Tx) error {
+	err := o.update(func(tx *bolt.Tx) error {
 		bs, err := openBuckets(tx)
 		if err != nil {
 			return err

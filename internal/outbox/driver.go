@@ -101,7 +101,7 @@ func (o *Outbox) updateMeta(op string, fn func(meta *bolt.Bucket) error) error {
 	if err := o.writable(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	err := o.db.Update(func(tx *bolt.Tx) error {
+	err := o.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return ErrCorrupt

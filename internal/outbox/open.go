@@ -28,6 +28,7 @@ type Outbox struct {
 	quarantined  error
 	reservePages int
 	closed       atomic.Bool
+	commits      commitWatch
 
 	mu        sync.Mutex // guards the fields below
 	lastPrune time.Time
@@ -251,7 +252,7 @@ func (o *Outbox) initSchema() error {
 	if err != nil || !fix {
 		return err
 	}
-	return o.db.Update(func(tx *bolt.Tx) error {
+	return o.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketMeta) == nil {
 			return createSchema(tx)
 		}

@@ -14,6 +14,10 @@ const (
 	DefaultMaxSize     = 64 << 20
 	DefaultRetention   = 30 * 24 * time.Hour
 
+	// DefaultCommitTimeout is well under the unit's WatchdogSec (30 s):
+	// a healthy commit on a terminal's flash takes milliseconds.
+	DefaultCommitTimeout = 10 * time.Second
+
 	// MinMaxSize is the smallest MaxSize Open accepts: below it the
 	// reserve kept for the uploader would leave no room for events.
 	MinMaxSize = 256 << 10
@@ -40,6 +44,10 @@ type Options struct {
 	// error; nothing is created or moved.
 	ReadOnly bool
 
+	// CommitTimeout is how long a commit may stay in flight before
+	// StuckSince reports the storage stuck (default 10 s).
+	CommitTimeout time.Duration
+
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
@@ -59,6 +67,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Retention <= 0 {
 		o.Retention = DefaultRetention
+	}
+	if o.CommitTimeout <= 0 {
+		o.CommitTimeout = DefaultCommitTimeout
 	}
 	if o.Now == nil {
 		o.Now = time.Now

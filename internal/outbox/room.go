@@ -138,7 +138,7 @@ func (o *Outbox) pruneForRoom() (total int, err error) {
 // is not after cutoff (any, for a zero cutoff).
 func (o *Outbox) deleteDelivered(ids []uint64, cutoff time.Time) (int, error) {
 	n := 0
-	err := o.db.Update(func(tx *bolt.Tx) error {
+	err := o.update(func(tx *bolt.Tx) error {
 		bs, err := openBuckets(tx)
 		if err != nil {
 			return err

@@ -68,6 +68,7 @@ type boltMeta struct {
 	freelist uint64 // noFreelist when the freelist is not synced
 	hwm      uint64 // high water mark: pages [0, hwm) are in use or free
 	txid     uint64
+	page     uint64 // the meta page it was read from, 0 or 1
 }
 
 // readMeta picks the meta page as bbolt's Open and DB.meta do: the page
@@ -105,21 +106,17 @@ func readMeta(f io.ReaderAt, size int64) (boltMeta, error) {
 	}
 	m0, ok0 = read(0)
 	m1, ok1 := read(int64(pageSize))
-	a, okA, b, okB := m0, ok0, m1, ok1
-	if m1.txid > m0.txid {
-		a, okA, b, okB = m1, ok1, m0, ok0
-	}
-	m := b
+	m, metaID := m0, uint64(0)
 	switch {
-	case okA:
-		m = a
-	case !okB:
+	case ok1 && (!ok0 || m1.txid > m0.txid):
+		m, metaID = m1, 1
+	case !ok0:
 		return boltMeta{}, pageErr(0, "neither meta page is valid (magic, version, checksum)")
 	}
+	m.page = metaID
 	if m.pageSize != pageSize {
-		return boltMeta{}, pageErr(m.txid%2, "meta page says page size %d, the file's first meta %d", m.pageSize, pageSize)
+		return boltMeta{}, pageErr(metaID, "says page size %d, the page size found is %d", m.pageSize, pageSize)
 	}
-	metaID := m.txid % 2
 	switch {
 	case m.hwm < 3:
 		return m, pageErr(metaID, "high water mark %d leaves no page for the root", m.hwm)
@@ -211,7 +208,7 @@ func checkStructure(f io.ReaderAt, size int64) (boltMeta, error) {
 			return m, err
 		}
 	}
-	if err := w.push(pageRef{id: m.root, parent: m.txid % 2, tree: &keyOrder{}}); err != nil {
+	if err := w.push(pageRef{id: m.root, parent: m.page, tree: &keyOrder{}}); err != nil {
 		return m, err
 	}
 	for len(w.stack) > 0 {
@@ -295,7 +292,7 @@ func (w *walker) read(id, parent uint64) ([]byte, uint16, error) {
 func (w *walker) checkFreelist() error {
 	id := w.meta.freelist
 	w.mark(id)
-	p, flags, err := w.read(id, w.meta.txid%2)
+	p, flags, err := w.read(id, w.meta.page)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,8 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
-	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/backoff"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/wechatpay"
 )
 
@@ -26,7 +27,7 @@ const PunchPath = "/v3/taxi-invoice/attendance/punch"
 const maxAnswer = 64 << 10
 
 // punchBody is the request body: exactly the API's five fields, whatever
-// else outbox.Event may grow.
+// else punch.Event may grow.
 type punchBody struct {
 	PlateNumber   string `json:"plate_number"`
 	DriverLicense string `json:"driver_license"`
@@ -35,7 +36,7 @@ type punchBody struct {
 	RegionID      int64  `json:"region_id"`
 }
 
-func encodeBody(ev outbox.Event) ([]byte, error) {
+func encodeBody(ev punch.Event) ([]byte, error) {
 	b, err := json.Marshal(punchBody{
 		PlateNumber: ev.PlateNumber, DriverLicense: ev.DriverLicense,
 		EventTime: ev.EventTime, EventType: ev.Type, RegionID: ev.RegionID,
@@ -61,6 +62,7 @@ type punchClient struct {
 	http      *retryablehttp.Client
 	now       func() time.Time
 	retries   atomic.Uint64 // transport-level retries made
+	last      atomic.Pointer[Answer]
 }
 
 func newPunchClient(cfg Config, auth Authenticator, hc *http.Client, jitter func() float64) *punchClient {
@@ -87,7 +89,7 @@ func newPunchClient(cfg Config, auth Authenticator, hc *http.Client, jitter func
 					return min(ra, hi) // checkRetry let only short ones through
 				}
 			}
-			return fullJitter(lo, hi, n+1, jitter())
+			return backoff.Policy{Min: lo, Max: hi}.Delay(n+1, jitter())
 		},
 		RequestLogHook: func(_ retryablehttp.Logger, _ *http.Request, n int) {
 			if n > 0 {
@@ -120,7 +122,7 @@ func (c *punchClient) checkRetry(ctx context.Context, resp *http.Response, err e
 		}
 		return true, nil
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
+	if wechatpay.Classify(resp.StatusCode, "", "") == wechatpay.ClassThrottled {
 		return false, nil
 	}
 	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented {
@@ -152,20 +154,27 @@ func (c *punchClient) resign(req *http.Request) error {
 
 // send delivers ev once (with the transport's quick retries) and returns
 // nil when the answer is a verified 2xx.
-func (c *punchClient) send(ctx context.Context, ev outbox.Event) *DeliveryError {
+func (c *punchClient) send(ctx context.Context, ev punch.Event) *DeliveryError {
+	_, derr := c.exchange(ctx, ev)
+	return derr
+}
+
+// exchange is send that also returns the answer as it arrived (zero
+// Status when none did), for a relay that passes it on.
+func (c *punchClient) exchange(ctx context.Context, ev punch.Event) (Answer, *DeliveryError) {
 	body, err := encodeBody(ev)
 	if err != nil {
-		return &DeliveryError{Kind: KindRejected, Err: err}
+		return Answer{}, &DeliveryError{Kind: KindRejected, Err: err}
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
 	if err != nil {
-		return &DeliveryError{Kind: KindHeld, Err: fmt.Errorf("build request: %w", err)}
+		return Answer{}, &DeliveryError{Kind: KindHeld, Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	if err := c.auth.Sign(ctx, req.Request, body); err != nil {
-		return &DeliveryError{Kind: KindHeld, Err: err}
+		return Answer{}, &DeliveryError{Kind: KindHeld, Err: err}
 	}
 
 	resp, err := c.http.Do(req)
@@ -173,14 +182,17 @@ func (c *punchClient) send(ctx context.Context, ev outbox.Event) *DeliveryError 
 		if resp != nil {
 			resp.Body.Close()
 		}
-		return c.transportError(ctx, err)
+		return Answer{}, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return c.transportError(ctx, fmt.Errorf("read answer: %w", err))
+		return Answer{}, c.transportError(ctx, fmt.Errorf("read answer: %w", err))
 	}
-	return c.classify(ctx, resp, answer)
+	a := Answer{At: c.now(), Status: resp.StatusCode, Header: resp.Header, Body: answer}
+	derr := c.classify(ctx, resp, answer)
+	c.last.Store(&a)
+	return a, derr
 }
 
 func (c *punchClient) transportError(ctx context.Context, err error) *DeliveryError {
@@ -237,7 +249,7 @@ func (c *punchClient) classify(ctx context.Context, resp *http.Response, answer 
 // retryAfter parses a Retry-After header on a 429 or 503, in seconds or as
 // an HTTP date.
 func (c *punchClient) retryAfter(resp *http.Response) (time.Duration, bool) {
-	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+	if !wechatpay.RetryLater(resp.StatusCode) {
 		return 0, false
 	}
 	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
