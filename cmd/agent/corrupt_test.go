@@ -38,7 +38,7 @@ func TestCLIOnLoopedOutbox(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			a, _ := json.Marshal(args)
-			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+			cmd := testsupport.CommandContext(ctx, os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), envArgs+"="+string(a), admintest.NoExitDelay)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr

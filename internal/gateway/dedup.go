@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
+
+	"taxi-agent/internal/redact"
 )
 
 // DedupWindow is how long a delivered punch is remembered: a terminal
@@ -116,4 +119,10 @@ func (d *dedup) expire() {
 	if n > 0 {
 		d.order = append(d.order[:0:0], d.order[n:]...)
 	}
+}
+
+// LogValue masks the licence to its last 4 characters.
+func (k PunchKey) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("plate_number", k.Plate), slog.String("driver_license", redact.Licence(k.Licence)),
+		slog.String("event_type", k.Type), slog.String("event_time", k.Time))
 }

@@ -14,6 +14,7 @@ import (
 
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
+	"taxi-agent/internal/testsupport"
 )
 
 var shiftStart = time.Date(2026, 11, 28, 6, 30, 0, 0, meter.Zone)
@@ -26,7 +27,13 @@ var shiftStart = time.Date(2026, 11, 28, 6, 30, 0, 0, meter.Zone)
 // exactly once and be answered; no broken frame may make an event.
 func TestLinkMixedStream(t *testing.T) {
 	h := startLink(t, ok, nil)
-	m, _ := h.meter(metersim.Options{AnswerTimeout: 40 * time.Millisecond, Seed: 7})
+	// A heartbeat is sent once and waits one AnswerTimeout for its answer;
+	// an emulated armv7 CPU shared with other tests may take longer than 40 ms.
+	answer := 40 * time.Millisecond
+	if testsupport.Emulator() != "" {
+		answer = 500 * time.Millisecond
+	}
+	m, _ := h.meter(metersim.Options{AnswerTimeout: answer, Seed: 7})
 	ctx := ctxT(t)
 	rng := rand.New(rand.NewPCG(2026, 11))
 

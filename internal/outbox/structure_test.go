@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"taxi-agent/internal/testsupport"
 )
 
 // envOpen makes the test binary a child that opens the outbox at the path
@@ -68,7 +69,7 @@ func openInChild(t *testing.T, path string, readOnly bool, limit time.Duration) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd := testsupport.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envOpen+"="+path)
 	if readOnly {
 		cmd.Env = append(cmd.Env, envOpenRO+"=1")

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"taxi-agent/internal/admin"
+	"taxi-agent/internal/gateway"
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
@@ -62,6 +63,7 @@ func carriers() map[string]any {
 		"internal/punchsim.Exchange":     punchsim.Exchange{Seq: 1, Punch: &p},
 		"internal/simrig.Options":        simrig.Options{Meter: simOpts},
 		"internal/admin.Status":          admin.Status{Meter: stats},
+		"internal/gateway.PunchKey":      gateway.PunchKey{Plate: "粤B12345", Licence: licence, Type: punch.SignIn, Time: ev.EventTime},
 	}
 }
 

@@ -3,6 +3,7 @@
 package testsupport
 
 import (
+	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -27,6 +28,14 @@ func Command(path string, args ...string) *exec.Cmd {
 		return exec.Command(emu, append([]string{path}, args...)...)
 	}
 	return exec.Command(path, args...)
+}
+
+// CommandContext is Command with a context, as exec.CommandContext.
+func CommandContext(ctx context.Context, path string, args ...string) *exec.Cmd {
+	if emu := Emulator(); emu != "" {
+		return exec.CommandContext(ctx, emu, append([]string{path}, args...)...)
+	}
+	return exec.CommandContext(ctx, path, args...)
 }
 
 // SkipIfEmulated skips a test that cannot run under a user-mode emulator,

@@ -6,34 +6,21 @@
 package gateway
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
+	"taxi-agent/internal/testsupport"
 	"taxi-agent/test/harness"
 )
 
 var gatewayBin, agentBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "taxi-gateway-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	gatewayBin, err = harness.BuildCommand(dir, harness.GatewayPackage, "taxi-gateway", harness.Race)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	agentBin, err = harness.Build(dir, harness.Race)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testsupport.MainWithDir(m, "taxi-gateway-bin-", func(dir string) (err error) {
+		gatewayBin, err = harness.BuildCommand(dir, harness.GatewayPackage, "taxi-gateway", harness.Race)
+		if err != nil {
+			return err
+		}
+		agentBin, err = harness.Build(dir, harness.Race)
+		return err
+	})
 }
