@@ -117,7 +117,17 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 		hints = append(hints, meterSection(line, st, now)...)
 		if h := st.Held; h.Count > 0 {
 			line("held", "%d event(s) kept in memory since %s, not yet stored: %s", h.Count, clockTime(h.Oldest), h.Reason)
-			hints = append(hints, "events wait in memory for the outbox (stored as soon as it accepts; lost if the agent stops now): see the outbox line")
+			switch {
+			case h.SpillError != "":
+				line("", "SPILL FAILED: %d of them on disk in %s: %s", h.OnDisk, h.SpillFile, h.SpillError)
+				hints = append(hints, "events wait in memory for the outbox and could not all be written to the spill file (lost if the agent stops now): see the outbox line and the disk")
+			case h.OnDisk < h.Count:
+				line("", "%d of them on disk in %s so far", h.OnDisk, h.SpillFile)
+				hints = append(hints, "events wait for the outbox (stored as soon as it accepts): see the outbox line")
+			default:
+				line("", "all on disk in %s: stored at the next start if the agent stops first", h.SpillFile)
+				hints = append(hints, "events wait for the outbox (stored as soon as it accepts, kept on disk meanwhile): see the outbox line")
+			}
 		}
 	} else {
 		line("daemon", "NOT RUNNING (no answer on %s); the outbox below is read from its file", r.Daemon.Socket)
