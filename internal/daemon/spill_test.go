@@ -224,7 +224,9 @@ func spillChild(path string) int {
 	go func() {
 		err := Run(context.Background(), Options{Config: cfg, Clock: untrusted1970(),
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Ready: func(d *Daemon) { ready <- d },
-			OpenPort: func() (io.ReadWriteCloser, error) { return meter.OpenSerial(meter.PortConfig{Device: cfg.Meter.Device}) }})
+			OpenPort: func() (io.ReadWriteCloser, error) {
+				return meter.OpenSerial(meter.PortConfig{Device: cfg.Meter.Device})
+			}})
 		fmt.Println("error", err)
 		os.Exit(1)
 	}()
