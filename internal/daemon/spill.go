@@ -345,3 +345,18 @@ func syncDir(path string) error {
 	}
 	return errors.Join(d.Sync(), d.Close())
 }
+
+// ReadSpill counts the events a spill file (outbox.path + SpillSuffix)
+// holds, and its damaged lines, for `agent status` while the agent is
+// stopped; a missing file holds none. It changes nothing.
+func ReadSpill(path string) (events, damaged int, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	ev, dmg := decodeSpill(data)
+	return len(ev), len(dmg), nil
+}
