@@ -9,6 +9,7 @@ import (
 	"taxi-agent/internal/admin"
 	"taxi-agent/internal/admin/admintest"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 )
 
 // benchOutbox is a real outbox with n pending records.
@@ -18,7 +19,7 @@ func benchOutbox(b *testing.B, n int) *outbox.Outbox {
 	at := time.Date(2026, 11, 28, 2, 30, 0, 0, time.UTC)
 	for i := range n {
 		_, _, err := ob.Enqueue(outbox.Record{
-			Event: outbox.Event{Type: outbox.SignIn, DriverLicense: admintest.LicenceA, PlateNumber: admintest.Plate,
+			Event: punch.Event{Type: punch.SignIn, DriverLicense: admintest.LicenceA, PlateNumber: admintest.Plate,
 				RegionID: 440300, EventTime: "2026-11-28T10:30:00.000+08:00"},
 			Identity: "bench|" + time.Duration(i).String(), ReceivedAt: at,
 		})

@@ -17,6 +17,7 @@ import (
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/redact"
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/uploader"
@@ -233,13 +234,13 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 	resend := ev.Command == meter.CmdSignOutResend
 	eventTime, source := d.clock.EventTime(reading, ev.MeterTime, resend)
 
-	typ := outbox.SignIn
+	typ := punch.SignIn
 	if ev.SignOut() {
-		typ = outbox.SignOut
+		typ = punch.SignOut
 	}
 	d.checkPlate(ev.Plate)
 	rec := outbox.Record{
-		Event: outbox.Event{
+		Event: punch.Event{
 			Type:          typ,
 			DriverLicense: ev.DriverLicence,
 			PlateNumber:   d.cfg.Vehicle.PlateNumber,
@@ -253,7 +254,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 		Monotonic:  reading.Monotonic,
 	}
 	var dead string
-	if typ == outbox.SignIn && ev.DriverLicence == "" {
+	if typ == punch.SignIn && ev.DriverLicence == "" {
 		dead = deadNoLicence
 	}
 	log := d.log.With("event_type", typ)
@@ -266,7 +267,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 		dup bool
 		err error
 	)
-	if typ == outbox.SignIn {
+	if typ == punch.SignIn {
 		id, dup, err = d.held.storeInOrder(rec, dead, true)
 	} else {
 		// The open shift's licence fills a sign-out without one; it is
@@ -297,7 +298,7 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 // A sign-out without a licence takes the open shift's, read here so that
 // a sign-in stored just before it counts.
 func (d *Daemon) enqueue(rec outbox.Record, deadReason string) (uint64, bool, error) {
-	if rec.Event.Type == outbox.SignOut && rec.Event.DriverLicense == "" {
+	if rec.Event.Type == punch.SignOut && rec.Event.DriverLicense == "" {
 		open, err := d.outbox.OpenShiftLicence()
 		if err != nil {
 			return 0, false, fmt.Errorf("look up open shift: %w", err)

@@ -14,6 +14,7 @@ import (
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/testsupport"
@@ -171,7 +172,7 @@ func TestEmptySignOutLicenceTakesOpenShift(t *testing.T) {
 		t.Fatalf("sign-out: %+v %v", res, err)
 	}
 	got := waitAccepted(t, r.srv, 2)
-	if got[1].EventType != outbox.SignOut || got[1].DriverLicense != "440301199001011234" {
+	if got[1].EventType != punch.SignOut || got[1].DriverLicense != "440301199001011234" {
 		t.Fatalf("sign-out punch = %+v, want the open shift's licence", got[1])
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/stamp"
 )
@@ -42,7 +43,7 @@ func fillWith(enqueue func(outbox.Record) (uint64, bool, error)) (int, error) {
 	n, refusals := 0, 0
 	for i := range 5000 {
 		_, _, err := enqueue(outbox.Record{
-			Event:    outbox.Event{Type: outbox.SignIn, DriverLicense: "11010519491231002X", PlateNumber: "粤B12345", RegionID: 440300},
+			Event:    punch.Event{Type: punch.SignIn, DriverLicense: "11010519491231002X", PlateNumber: "粤B12345", RegionID: 440300},
 			Identity: pad + "SIGN_IN|11010519491231002X|" + strconv.Itoa(i), ReceivedAt: time.Unix(60, 0), BootID: "boot-1", Monotonic: time.Minute,
 		})
 		switch {
@@ -188,7 +189,7 @@ func TestClockIn2042(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := waitAccepted(t, r.srv, 1)
-	if p := got[0]; p.EventTime != "2026-11-30T11:50:00.000+08:00" || p.EventType != outbox.SignIn || p.DriverLicense != "42108319880906011X" {
+	if p := got[0]; p.EventTime != "2026-11-30T11:50:00.000+08:00" || p.EventType != punch.SignIn || p.DriverLicense != "42108319880906011X" {
 		t.Fatalf("punch %+v, want event_time 2026-11-30T11:50:00.000+08:00", p)
 	}
 	st, err := r.d.Status(context.Background())
@@ -213,7 +214,7 @@ func TestSignInWithoutLicenceStoredDead(t *testing.T) {
 	}
 	waitStatus(t, r.d, "the dead sign-in", func(st admin.Status) bool { return st.Outbox.Dead == 1 })
 	recs, _, err := r.d.Outbox().List(outbox.Dead, 0, 10)
-	if err != nil || len(recs) != 1 || recs[0].DeadReason != "no driver licence from the meter" || recs[0].Event.Type != outbox.SignIn {
+	if err != nil || len(recs) != 1 || recs[0].DeadReason != "no driver licence from the meter" || recs[0].Event.Type != punch.SignIn {
 		t.Fatalf("dead records %+v, %v", recs, err)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -315,7 +316,7 @@ func TestVendorDialectFromConfig(t *testing.T) {
 		t.Fatalf("sign-out: %+v, %v", res, err)
 	}
 	got := waitAccepted(t, r.srv, 2)
-	if got[0].EventType != outbox.SignIn || got[1].EventType != outbox.SignOut {
+	if got[0].EventType != punch.SignIn || got[1].EventType != punch.SignOut {
 		t.Fatalf("punches %+v", got)
 	}
 }

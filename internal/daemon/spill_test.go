@@ -18,6 +18,7 @@ import (
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/testsupport"
@@ -164,7 +165,7 @@ func TestHeldSignInSurvivesStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	events, damaged := decodeSpill(data)
-	if len(events) != 1 || len(damaged) != 0 || events[0].rec.Event.DriverLicense != shift.Driver || events[0].rec.Event.Type != outbox.SignIn {
+	if len(events) != 1 || len(damaged) != 0 || events[0].rec.Event.DriverLicense != shift.Driver || events[0].rec.Event.Type != punch.SignIn {
 		t.Fatalf("spill file after the stop: %d events %+v, damaged %+v", len(events), events, damaged)
 	}
 	restartAccepting(t, r.cfg, r.srv, shift)
@@ -263,7 +264,7 @@ func TestSpillFileTornLastLine(t *testing.T) {
 	at := time.Now().Add(-time.Hour).Truncate(time.Minute)
 	ev := func(licence string, n int) heldEvent {
 		return heldEvent{arrived: at, rec: outbox.Record{
-			Event: outbox.Event{Type: outbox.SignIn, DriverLicense: licence, PlateNumber: harness.Plate, RegionID: harness.RegionID,
+			Event: punch.Event{Type: punch.SignIn, DriverLicense: licence, PlateNumber: harness.Plate, RegionID: harness.RegionID,
 				EventTime: stamp.Format(at.Add(time.Duration(n) * time.Minute))},
 			Identity: "SIGN_IN|" + licence, ReceivedAt: at, MeterTime: at,
 		}}

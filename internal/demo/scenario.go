@@ -8,6 +8,7 @@ import (
 	"taxi-agent/internal/daemon"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/redact"
 	"taxi-agent/internal/stamp"
@@ -173,8 +174,8 @@ func (s *scenario) play(ctx context.Context, m *metersim.Meter, srv *punchsim.Se
 	sum.Retries, sum.Unverified = us.Retried, us.UnverifiedAnswers
 	sum.Accepted = len(srv.Accepted())
 	sum.OutOfOrder = outOfOrder(srv.Accepted(), []want{
-		{outbox.SignIn, driverA}, {outbox.SignOut, driverA}, {outbox.SignIn, driverB}, {outbox.SignOut, driverB},
-		{outbox.SignOut, driverC}, {outbox.SignIn, driverA}, {outbox.SignOut, driverA},
+		{punch.SignIn, driverA}, {punch.SignOut, driverA}, {punch.SignIn, driverB}, {punch.SignOut, driverB},
+		{punch.SignOut, driverC}, {punch.SignIn, driverA}, {punch.SignOut, driverA},
 	})
 	return sum, nil
 }

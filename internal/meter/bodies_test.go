@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/meter"
+	"taxi-agent/internal/punch"
 )
 
 // dataOf returns the data of a hex frame vector.
@@ -196,7 +197,7 @@ func TestEventFromFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.SignOut() || ev.Type() != meter.EventSignIn || ev.CompanyLicence != "440300000001" || ev.Plate != "B12345" ||
+	if ev.SignOut() || ev.Type() != punch.SignIn || ev.CompanyLicence != "440300000001" || ev.Plate != "B12345" ||
 		ev.TotalTrips != 1234 || ev.MeterTimeErr != nil || !ev.MeterTime.Equal(time.Date(2026, 11, 28, 10, 30, 0, 0, meter.Zone)) {
 		t.Errorf("sign-in event %+v", ev)
 	}

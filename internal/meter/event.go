@@ -6,13 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/redact"
-)
-
-// Event types, as the punch API and the identity spell them.
-const (
-	EventSignIn  = "SIGN_IN"
-	EventSignOut = "SIGN_OUT"
 )
 
 // Event is a sign-in or sign-out the meter reported, handed to the agent.
@@ -39,12 +34,12 @@ type Event struct {
 // SignOut reports whether the event is a sign-out (0x00E4 or 0x00F1).
 func (e Event) SignOut() bool { return e.Command == CmdSignOut || e.Command == CmdSignOutResend }
 
-// Type is EventSignIn or EventSignOut.
+// Type is punch.SignIn or punch.SignOut.
 func (e Event) Type() string {
 	if e.SignOut() {
-		return EventSignOut
+		return punch.SignOut
 	}
-	return EventSignIn
+	return punch.SignIn
 }
 
 // Identity is the de-duplication key of the event (docs/meter-protocol.md): type,

@@ -11,6 +11,7 @@ import (
 
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
+	"taxi-agent/internal/punch"
 )
 
 // Hex vectors of the shift handshake (docs/meter-protocol.md). Check bytes
@@ -146,7 +147,7 @@ func TestVendorCommandWords(t *testing.T) {
 	want(t, "vendor sign-in", converse(t, h, m, hexVendorSignIn))
 	want(t, "vendor sign-out", converse(t, h, m, hex.EncodeToString(signOut)), hexVendorSignOutAns)
 	evs := h.events.all()
-	if len(evs) != 2 || evs[0].Type() != meter.EventSignIn || evs[1].Type() != meter.EventSignOut || evs[1].Command != meter.CmdSignOut {
+	if len(evs) != 2 || evs[0].Type() != punch.SignIn || evs[1].Type() != punch.SignOut || evs[1].Command != meter.CmdSignOut {
 		t.Fatalf("events %+v", evs)
 	}
 	if st := h.link.Stats(); st.Frames.SignIn != 1 || st.Frames.SignOut != 1 || st.Frames.Unknown != 0 {

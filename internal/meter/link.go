@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"taxi-agent/internal/backoff"
 )
 
 // Link defaults.
@@ -70,9 +72,9 @@ type LinkConfig struct {
 	// Now is the link's clock (default time.Now): receipt times, stats and
 	// the time sent in answers.
 	Now func() time.Time
-	// Jitter returns a uniform random number in [0, n) for the backoff;
+	// Rand returns a uniform float in [0, 1) for the backoff's jitter;
 	// nil means math/rand/v2.
-	Jitter func(n int64) int64
+	Rand func() float64
 }
 
 // Link runs the meter protocol over a port and reopens the port when it
@@ -161,7 +163,11 @@ func (l *Link) Run(ctx context.Context) error {
 	if l.cfg.Open == nil {
 		return errors.New("run meter link: no Open function")
 	}
-	bo := newBackoff(l.cfg.BackoffMin, l.cfg.BackoffMax, l.cfg.Jitter)
+	// Equal jitter: half of each wait is fixed, so that a port that keeps
+	// failing at once (a USB adapter not plugged in) is never reopened in
+	// a tight loop, and half is random, so that a fleet does not retry in
+	// step.
+	bo := &backoff.Backoff{Policy: backoff.Policy{Min: l.cfg.BackoffMin, Max: l.cfg.BackoffMax, Floor: 0.5}, Rand: l.cfg.Rand}
 	for ctx.Err() == nil {
 		port, err := l.cfg.Open()
 		if err != nil {
@@ -175,10 +181,10 @@ func (l *Link) Run(ctx context.Context) error {
 			}
 			l.portFailed(err)
 			if l.gotFrame {
-				bo.reset() // the port worked: the first retry is quick
+				bo.Reset() // the port worked: the first retry is quick
 			}
 		}
-		if !sleep(ctx, bo.next()) {
+		if !bo.Wait(ctx) {
 			break
 		}
 	}
@@ -217,18 +223,6 @@ func (l *Link) portFailed(err error) {
 	}
 	l.down, l.downSince = true, now
 	l.log.Warn("meter port failed; reopening with backoff until it works", "err", err)
-}
-
-// sleep waits d or until ctx ends; it reports whether the wait completed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // Read buffers of the port reader: a few, reused, so reading allocates

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"taxi-agent/internal/backoff"
 	"taxi-agent/internal/testsupport"
 )
 
@@ -60,7 +61,7 @@ func TestNetnsWakeOnLinkUp(t *testing.T) {
 	if u := <-ups; u.c.Kind != KindLinkUp {
 		t.Fatalf("first OnUp(%+v), want link-up", u.c)
 	}
-	draws.Int64N(int64(jitter) + 1)
+	draws.Float64()
 
 	steps := []struct {
 		args []string
@@ -86,7 +87,7 @@ func TestNetnsWakeOnLinkUp(t *testing.T) {
 		if u.c.At.Before(start) {
 			t.Errorf("change stamped %v, before the step began at %v", u.c.At, start)
 		}
-		if d, min := u.at.Sub(u.c.At), time.Duration(draws.Int64N(int64(jitter)+1)); d < min {
+		if d, min := u.at.Sub(u.c.At), (backoff.Policy{Min: jitter, Max: jitter}).Delay(1, draws.Float64()); d < min {
 			t.Errorf("OnUp %v after the change, want at least the jitter %v", d, min)
 		}
 		expectChange(t, changes, s.kind, "vA")

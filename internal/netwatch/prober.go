@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"taxi-agent/internal/backoff"
 )
 
 // Prober defaults and bounds.
@@ -159,11 +161,13 @@ func (p *Prober) Run(ctx context.Context, addr string, active func() bool) error
 	}
 }
 
-// wait draws the time to the next probe: Interval plus up to a quarter.
+// wait draws the time to the next probe: Interval plus up to a quarter,
+// the spread drawn as a one-step full-jitter wait of package backoff.
 func (p *Prober) wait() time.Duration {
-	n := int64(p.opts.Interval/4) + 1
+	r := rand.Float64
 	if p.opts.Rand != nil {
-		return p.opts.Interval + time.Duration(p.opts.Rand.Int64N(n))
+		r = p.opts.Rand.Float64
 	}
-	return p.opts.Interval + time.Duration(rand.Int64N(n))
+	spread := p.opts.Interval / 4
+	return p.opts.Interval + backoff.Policy{Min: spread, Max: spread}.Delay(1, r())
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"taxi-agent/internal/backoff"
 )
 
 // DefaultJitter is the longest wait before OnUp when Options.Jitter is zero.
@@ -135,14 +137,15 @@ func (w *Watcher) record(c Change) {
 	w.mu.Unlock()
 }
 
-// jitter draws the wait before OnUp.
+// jitter draws the wait before OnUp: uniform in (0, Jitter], the one-step
+// full-jitter schedule of package backoff.
 func (w *Watcher) jitter() time.Duration {
 	if w.opts.Jitter <= 0 {
 		return 0
 	}
-	n := int64(w.opts.Jitter) + 1
+	r := rand.Float64
 	if w.opts.Rand != nil {
-		return time.Duration(w.opts.Rand.Int64N(n))
+		r = w.opts.Rand.Float64
 	}
-	return time.Duration(rand.Int64N(n))
+	return backoff.Policy{Min: w.opts.Jitter, Max: w.opts.Jitter}.Delay(1, r())
 }

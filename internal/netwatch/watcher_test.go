@@ -15,6 +15,8 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"taxi-agent/internal/backoff"
 )
 
 // record collects what a Watcher reports.
@@ -83,7 +85,7 @@ func TestWatcherJitterAndFold(t *testing.T) {
 		t0 := time.Now()
 		fc.notify(link(2, "wwan0", upRunning))
 		synctest.Wait()
-		d := time.Duration(draws.Int64N(int64(jitter) + 1))
+		d := backoff.Policy{Min: jitter, Max: jitter}.Delay(1, draws.Float64())
 		if _, ups := r.kinds(); len(ups) != 0 && d > 0 {
 			t.Fatalf("OnUp before the jitter: %v", ups)
 		}

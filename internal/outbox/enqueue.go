@@ -8,6 +8,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"taxi-agent/internal/punch"
 )
 
 // errDuplicate ends an enqueue transaction without writing.
@@ -155,7 +157,7 @@ type shift struct {
 
 func updateShift(meta *bolt.Bucket, r *Record) error {
 	switch r.Event.Type {
-	case SignIn:
+	case punch.SignIn:
 		if r.Event.DriverLicense == "" {
 			return nil
 		}
@@ -163,7 +165,7 @@ func updateShift(meta *bolt.Bucket, r *Record) error {
 		b = appendTime(b, r.MeterTime)
 		b = binary.AppendUvarint(b, r.ID)
 		return meta.Put(keyShift, b)
-	case SignOut:
+	case punch.SignOut:
 		cur, ok := getShift(meta)
 		if !ok {
 			return nil

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"taxi-agent/internal/punch"
 )
 
 func TestEnqueueAssignsIDsInArrivalOrder(t *testing.T) {
@@ -141,35 +143,35 @@ func TestOpenShift(t *testing.T) {
 	}
 	at := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
 	ev := func(typ, lic string, meterTime time.Time, ident string) Record {
-		return Record{Event: Event{Type: typ, DriverLicense: lic}, MeterTime: meterTime, Identity: ident}
+		return Record{Event: punch.Event{Type: typ, DriverLicense: lic}, MeterTime: meterTime, Identity: ident}
 	}
 	if l := licence(); l != "" {
 		t.Fatalf("new outbox has open shift %q", l)
 	}
-	mustEnqueue(t, o, ev(SignIn, "A-011X", at, "in-a"))
+	mustEnqueue(t, o, ev(punch.SignIn, "A-011X", at, "in-a"))
 	if l := licence(); l != "A-011X" {
 		t.Fatalf("after sign-in: %q", l)
 	}
 	// A sign-in without a licence does not replace the open one.
-	mustEnqueue(t, o, ev(SignIn, "", at.Add(time.Minute), "in-empty"))
+	mustEnqueue(t, o, ev(punch.SignIn, "", at.Add(time.Minute), "in-empty"))
 	// A late re-sent sign-out of another driver's shift does not close it.
-	mustEnqueue(t, o, ev(SignOut, "B-022X", at.Add(time.Hour), "out-b"))
+	mustEnqueue(t, o, ev(punch.SignOut, "B-022X", at.Add(time.Hour), "out-b"))
 	// Nor does a re-sent sign-out of this driver's earlier shift.
-	mustEnqueue(t, o, ev(SignOut, "A-011X", at.Add(-time.Hour), "out-a-earlier"))
+	mustEnqueue(t, o, ev(punch.SignOut, "A-011X", at.Add(-time.Hour), "out-a-earlier"))
 	if l := licence(); l != "A-011X" {
 		t.Fatalf("after unrelated sign-outs: %q", l)
 	}
 	// A duplicate sign-in changes nothing either.
-	if _, dup, err := o.Enqueue(ev(SignIn, "A-011X", at, "in-a")); err != nil || !dup {
+	if _, dup, err := o.Enqueue(ev(punch.SignIn, "A-011X", at, "in-a")); err != nil || !dup {
 		t.Fatalf("duplicate sign-in: %v %v", dup, err)
 	}
-	mustEnqueue(t, o, ev(SignOut, "A-011X", at.Add(8*time.Hour), "out-a"))
+	mustEnqueue(t, o, ev(punch.SignOut, "A-011X", at.Add(8*time.Hour), "out-a"))
 	if l := licence(); l != "" {
 		t.Fatalf("after sign-out: %q", l)
 	}
-	mustEnqueue(t, o, ev(SignIn, "C-033X", at.Add(9*time.Hour), "in-c"))
+	mustEnqueue(t, o, ev(punch.SignIn, "C-033X", at.Add(9*time.Hour), "in-c"))
 	// A sign-out without licence (the meter fills it from here) closes it.
-	mustEnqueue(t, o, ev(SignOut, "", at.Add(10*time.Hour), "out-c"))
+	mustEnqueue(t, o, ev(punch.SignOut, "", at.Add(10*time.Hour), "out-c"))
 	if l := licence(); l != "" {
 		t.Fatalf("after sign-out without licence: %q", l)
 	}

@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/testsupport"
 )
 
@@ -93,13 +94,13 @@ func checkFile(t testing.TB, path string) {
 // event returns the record of the i-th test event.
 func event(i int) Record {
 	meterTime := time.Date(2026, 11, 28, 10, 30, 0, 0, time.FixedZone("CST", 8*3600)).Add(time.Duration(i) * time.Minute)
-	typ := SignIn
+	typ := punch.SignIn
 	if i%2 == 1 {
-		typ = SignOut
+		typ = punch.SignOut
 	}
 	licence := fmt.Sprintf("4210831988090601%02dX", i%100)
 	return Record{
-		Event: Event{
+		Event: punch.Event{
 			Type:          typ,
 			DriverLicense: licence,
 			PlateNumber:   "粤B12345",

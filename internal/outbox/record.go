@@ -1,23 +1,10 @@
 package outbox
 
-import "time"
+import (
+	"time"
 
-// Event types, as the punch API spells them.
-const (
-	SignIn  = "SIGN_IN"
-	SignOut = "SIGN_OUT"
+	"taxi-agent/internal/punch"
 )
-
-// Event is the punch the uploader sends: exactly the API's body fields.
-type Event struct {
-	Type          string `json:"event_type"`     // SignIn or SignOut
-	DriverLicense string `json:"driver_license"` // 从业资格证号
-	PlateNumber   string `json:"plate_number"`   // configured full plate, e.g. 粤B12345
-	RegionID      int64  `json:"region_id"`      // 行政区划代码
-	// EventTime is 2006-01-02T15:04:05.000+08:00, or "" while the event is
-	// held because the wall clock was not trusted at receipt.
-	EventTime string `json:"event_time"`
-}
 
 // State is where a record is in its life.
 type State string
@@ -41,10 +28,10 @@ type AttemptError struct {
 
 // Record is one stored event with its delivery history.
 type Record struct {
-	ID       uint64 `json:"id"`
-	State    State  `json:"state"`
-	Event    Event  `json:"event"`
-	Identity string `json:"identity"` // de-duplication key, see docs/meter-protocol.md
+	ID       uint64      `json:"id"`
+	State    State       `json:"state"`
+	Event    punch.Event `json:"event"`
+	Identity string      `json:"identity"` // de-duplication key, see docs/meter-protocol.md
 
 	ReceivedAt time.Time     `json:"received_at"`         // wall clock at receipt, maybe untrusted
 	MeterTime  time.Time     `json:"meter_time,omitzero"` // the meter's own time for the event

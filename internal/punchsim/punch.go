@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"taxi-agent/internal/punch"
 )
 
 // Punch is the body of an accepted punch request.
@@ -65,7 +67,7 @@ func parsePunch(body []byte) (Punch, error) {
 	if !EventTimePattern.MatchString(p.EventTime) {
 		return Punch{}, fmt.Errorf("event_time %q does not match %s", p.EventTime, EventTimePattern)
 	}
-	if p.EventType != "SIGN_IN" && p.EventType != "SIGN_OUT" {
+	if p.EventType != punch.SignIn && p.EventType != punch.SignOut {
 		return Punch{}, fmt.Errorf("event_type %q is neither SIGN_IN nor SIGN_OUT", p.EventType)
 	}
 	region := string(raw["region_id"])

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,6 +30,12 @@ type Options struct {
 	OnExchange func(punchsim.Exchange)
 	// Meter tunes the simulated taximeter.
 	Meter metersim.Options
+}
+
+// LogValue logs the meter options; their status reply logs its driver
+// licence masked.
+func (o Options) LogValue() slog.Value {
+	return slog.GroupValue(slog.Bool("on_exchange", o.OnExchange != nil), slog.Any("meter", o.Meter))
 }
 
 // Rig is a bench around one agent: keys, fake endpoint, simulated meter

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"taxi-agent/internal/backoff"
 	"taxi-agent/internal/wechatpay"
 )
 
@@ -95,6 +96,10 @@ func (a *DirectAuth) verifyDownloadAnswer(ctx context.Context, resp *http.Respon
 	return nil
 }
 
+// certRetry is the wait after a failed certificate download: capped
+// exponential with full jitter, from 30 s to an hour.
+var certRetry = backoff.Policy{Min: 30 * time.Second, Max: time.Hour}
+
 // Run keeps the downloaded platform certificates fresh until ctx is done:
 // a download at once, then every RefreshInterval; after a failure, again
 // within minutes (capped exponential backoff with full jitter). Without an
@@ -108,7 +113,7 @@ func (a *DirectAuth) Run(ctx context.Context) {
 		wait := a.interval
 		if err := a.refresh(ctx, "scheduled"); err != nil {
 			failures++
-			wait = min(a.interval, fullJitter(30*time.Second, time.Hour, failures, rand.Float64()))
+			wait = min(a.interval, certRetry.Delay(failures, rand.Float64()))
 		} else {
 			failures = 0
 		}

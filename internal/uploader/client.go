@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 )
 
 // Client is one punch exchange without the drain loop: sign (the
@@ -41,7 +41,7 @@ func NewClient(cfg Config, auth Authenticator) (*Client, error) {
 // verified 2xx; otherwise the *DeliveryError says what kind of failure it
 // was (Retryable, Held, Rejected) with WeChat Pay's status, code, message
 // and Request-ID.
-func (c *Client) Send(ctx context.Context, ev outbox.Event) *DeliveryError {
+func (c *Client) Send(ctx context.Context, ev punch.Event) *DeliveryError {
 	return c.pc.send(ctx, ev)
 }
 

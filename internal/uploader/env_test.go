@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/testsupport"
 )
@@ -62,12 +63,12 @@ func platformCertAuth(t testing.TB) *DirectAuth {
 }
 
 // event returns the i-th test punch: distinct licences so order shows.
-func event(i int) outbox.Event {
-	typ := outbox.SignIn
+func event(i int) punch.Event {
+	typ := punch.SignIn
 	if i%2 == 0 {
-		typ = outbox.SignOut
+		typ = punch.SignOut
 	}
-	return outbox.Event{
+	return punch.Event{
 		Type:          typ,
 		DriverLicense: fmt.Sprintf("4210831988090%05d", i),
 		PlateNumber:   "粤B12345",

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 )
 
 // fakeStore is an in-memory outbox with the real one's semantics for the
@@ -38,7 +39,7 @@ func newFakeStore(now func() time.Time) *fakeStore {
 }
 
 // add enqueues events and returns their ids.
-func (s *fakeStore) add(evs ...outbox.Event) []uint64 {
+func (s *fakeStore) add(evs ...punch.Event) []uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []uint64

@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 )
 
 // backlog adds n events and returns their licences in order.
 func backlog(e *env, n int) []string {
-	var evs []outbox.Event
+	var evs []punch.Event
 	var ids []int
 	for i := 1; i <= n; i++ {
 		evs = append(evs, event(i))

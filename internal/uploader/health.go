@@ -163,7 +163,7 @@ func (u *Uploader) storeFailed(op string, err error) time.Duration {
 		u.log.Error("outbox error; the uploader will retry", "op", op, "err", err)
 	}
 	u.update(func(st *Status) { st.StoreError = op + ": " + err.Error() })
-	return fullJitter(u.cfg.BackoffMin, u.cfg.BackoffMax, h.storeFailures, u.rand())
+	return u.sched.retry.Delay(h.storeFailures, u.rand())
 }
 
 // storeRecovered notes that the outbox answered again.

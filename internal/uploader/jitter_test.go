@@ -103,24 +103,3 @@ func TestJitterSpreadsRetries(t *testing.T) {
 		})
 	}
 }
-
-func TestFullJitterBounds(t *testing.T) {
-	for _, tc := range []struct {
-		n       int
-		r       float64
-		want    time.Duration
-		comment string
-	}{
-		{1, 0, time.Second, "r=0 is the ceiling"},
-		{1, 0.5, 500 * time.Millisecond, ""},
-		{3, 0, 4 * time.Second, "doubles per failure"},
-		{20, 0, 5 * time.Minute, "capped"},
-		{200, 0, 5 * time.Minute, "no overflow"},
-		{0, 0, time.Second, "n below 1 is the first retry"},
-		{1, 0.9999999999, 1, "never zero"},
-	} {
-		if got := fullJitter(time.Second, 5*time.Minute, tc.n, tc.r); got != tc.want {
-			t.Errorf("fullJitter(n=%d, r=%v) = %s, want %s (%s)", tc.n, tc.r, got, tc.want, tc.comment)
-		}
-	}
-}

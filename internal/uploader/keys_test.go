@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 )
 
@@ -117,7 +118,7 @@ func TestMigrationToPublicKey(t *testing.T) {
 		return punchsim.Fault{}
 	})
 	e := newEnvWithSim(t, sim, auth, nil)
-	var evs []outbox.Event
+	var evs []punch.Event
 	for i := 1; i <= 20; i++ {
 		evs = append(evs, event(i))
 	}

@@ -15,7 +15,8 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
-	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/backoff"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/wechatpay"
 )
 
@@ -26,7 +27,7 @@ const PunchPath = "/v3/taxi-invoice/attendance/punch"
 const maxAnswer = 64 << 10
 
 // punchBody is the request body: exactly the API's five fields, whatever
-// else outbox.Event may grow.
+// else punch.Event may grow.
 type punchBody struct {
 	PlateNumber   string `json:"plate_number"`
 	DriverLicense string `json:"driver_license"`
@@ -35,7 +36,7 @@ type punchBody struct {
 	RegionID      int64  `json:"region_id"`
 }
 
-func encodeBody(ev outbox.Event) ([]byte, error) {
+func encodeBody(ev punch.Event) ([]byte, error) {
 	b, err := json.Marshal(punchBody{
 		PlateNumber: ev.PlateNumber, DriverLicense: ev.DriverLicense,
 		EventTime: ev.EventTime, EventType: ev.Type, RegionID: ev.RegionID,
@@ -87,7 +88,7 @@ func newPunchClient(cfg Config, auth Authenticator, hc *http.Client, jitter func
 					return min(ra, hi) // checkRetry let only short ones through
 				}
 			}
-			return fullJitter(lo, hi, n+1, jitter())
+			return backoff.Policy{Min: lo, Max: hi}.Delay(n+1, jitter())
 		},
 		RequestLogHook: func(_ retryablehttp.Logger, _ *http.Request, n int) {
 			if n > 0 {
@@ -120,7 +121,7 @@ func (c *punchClient) checkRetry(ctx context.Context, resp *http.Response, err e
 		}
 		return true, nil
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
+	if wechatpay.Classify(resp.StatusCode, "", "") == wechatpay.ClassThrottled {
 		return false, nil
 	}
 	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented {
@@ -152,7 +153,7 @@ func (c *punchClient) resign(req *http.Request) error {
 
 // send delivers ev once (with the transport's quick retries) and returns
 // nil when the answer is a verified 2xx.
-func (c *punchClient) send(ctx context.Context, ev outbox.Event) *DeliveryError {
+func (c *punchClient) send(ctx context.Context, ev punch.Event) *DeliveryError {
 	body, err := encodeBody(ev)
 	if err != nil {
 		return &DeliveryError{Kind: KindRejected, Err: err}
@@ -237,7 +238,7 @@ func (c *punchClient) classify(ctx context.Context, resp *http.Response, answer 
 // retryAfter parses a Retry-After header on a 429 or 503, in seconds or as
 // an HTTP date.
 func (c *punchClient) retryAfter(resp *http.Response) (time.Duration, bool) {
-	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+	if !wechatpay.RetryLater(resp.StatusCode) {
 		return 0, false
 	}
 	v := strings.TrimSpace(resp.Header.Get("Retry-After"))

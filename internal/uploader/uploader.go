@@ -10,7 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"taxi-agent/internal/backoff"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
+	"taxi-agent/internal/wechatpay"
 )
 
 // Store is what the drain loop needs of the outbox; *outbox.Outbox
@@ -100,7 +103,7 @@ func New(cfg Config, store Store, auth Authenticator) (*Uploader, error) {
 		cfg:   cfg,
 		store: store,
 		wire:  wc,
-		sched: schedule{min: cfg.BackoffMin, max: cfg.BackoffMax, held: cfg.HeldRetry, retryAfterCap: cfg.RetryAfterCap},
+		sched: schedule{retry: backoff.Policy{Min: cfg.BackoffMin, Max: cfg.BackoffMax}, held: cfg.HeldRetry, retryAfterCap: cfg.RetryAfterCap},
 		log:   cfg.Logger.With("component", "uploader"),
 		wake:  make(chan struct{}, 1),
 		pace:  newPace(cfg.BackoffMin, cfg.BackoffMax),
@@ -230,7 +233,7 @@ func (u *Uploader) dueAt(rec outbox.Record, forced bool, now time.Time) time.Tim
 
 // forcedDue is due, or sooner after a Wake (see dueAt).
 func (u *Uploader) forcedDue(rec outbox.Record, due time.Time, forced bool) time.Time {
-	if !forced || (rec.LastError != nil && (rec.LastError.Status == 429 || rec.LastError.Status == 503)) {
+	if !forced || (rec.LastError != nil && wechatpay.RetryLater(rec.LastError.Status)) {
 		return due
 	}
 	if earliest := u.lastAttempt.Add(u.cfg.BackoffMin); earliest.Before(due) {
@@ -295,7 +298,7 @@ func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration
 
 // deliver runs one attempt. Cancelling ctx leaves it ShutdownGrace to
 // finish before it is cut off with ErrAbandoned.
-func (u *Uploader) deliver(ctx context.Context, ev outbox.Event) *DeliveryError {
+func (u *Uploader) deliver(ctx context.Context, ev punch.Event) *DeliveryError {
 	actx, cancel := context.WithCancelCause(context.WithValue(context.WithoutCancel(ctx), runKey{}, ctx))
 	defer cancel(nil)
 	stop := context.AfterFunc(ctx, func() {

@@ -55,7 +55,7 @@ func Classify(status int, code, message string) Class {
 	switch {
 	case status >= 200 && status < 300:
 		return ClassSuccess
-	case status == http.StatusTooManyRequests || code == "FREQUENCY_LIMITED" && status < 500:
+	case status < 500 && (RetryLater(status) || code == "FREQUENCY_LIMITED"):
 		return ClassThrottled
 	case status >= 500 || status < 200:
 		return ClassRetry
@@ -69,6 +69,17 @@ func Classify(status int, code, message string) Class {
 		return ClassSetup // a redirect: base_url points at the wrong place
 	}
 	return ClassEvent
+}
+
+// RetryLater reports whether an answer with this HTTP status asks to be
+// tried again later rather than now: 429 Too Many Requests (throttled) and
+// 503 Service Unavailable, the two statuses whose Retry-After header the
+// caller honours (RFC 9110 section 10.2.3). A wake-up (network back) must
+// not cut such a wait short. This is the one place that names them:
+// Classify, the uploader's quick-retry and Retry-After parsing, and its
+// schedule for a stored record all ask here.
+func RetryLater(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
 }
 
 // keyWords mark a message about the caller's keys or serials.

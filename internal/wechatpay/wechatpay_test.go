@@ -121,6 +121,25 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestRetryLater: only 429 and 503 ask for a later try; Classify calls the
+// 429 throttled and the 503 a plain retry.
+func TestRetryLater(t *testing.T) {
+	for status, want := range map[int]bool{
+		429: true, 503: true,
+		200: false, 204: false, 400: false, 401: false, 404: false, 500: false, 501: false, 502: false, 504: false,
+	} {
+		if got := RetryLater(status); got != want {
+			t.Errorf("RetryLater(%d) = %v, want %v", status, got, want)
+		}
+	}
+	if c := Classify(400, "FREQUENCY_LIMITED", ""); c != ClassThrottled {
+		t.Errorf("Classify(400 FREQUENCY_LIMITED) = %s, want throttled", c)
+	}
+	if c := Classify(503, "FREQUENCY_LIMITED", ""); c != ClassRetry {
+		t.Errorf("Classify(503 FREQUENCY_LIMITED) = %s, want retry", c)
+	}
+}
+
 // TestServerClockOnBootClock: the estimate follows the boot clock, so a
 // step of the wall clock changes the offset, not WeChat Pay's time.
 func TestServerClockOnBootClock(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/stamp"
 	"taxi-agent/test/harness"
 )
@@ -31,12 +32,12 @@ func TestOutboxFullUnderLoad(t *testing.T) {
 	next := func() outbox.Record {
 		n++
 		now := time.Now()
-		typ := outbox.SignIn
+		typ := punch.SignIn
 		if n%2 == 0 {
-			typ = outbox.SignOut
+			typ = punch.SignOut
 		}
 		return outbox.Record{
-			Event: outbox.Event{Type: typ, DriverLicense: harness.Licence(n / 2), PlateNumber: harness.Plate,
+			Event: punch.Event{Type: typ, DriverLicense: harness.Licence(n / 2), PlateNumber: harness.Plate,
 				RegionID: harness.RegionID, EventTime: stamp.Format(now)},
 			Identity:   fmt.Sprintf("%s|%s|202611281030|%d", typ, harness.Licence(n/2), n/2),
 			ReceivedAt: now, MeterTime: now.Truncate(time.Minute),

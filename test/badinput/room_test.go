@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/stamp"
 	"taxi-agent/test/harness"
 )
@@ -38,7 +39,7 @@ func roomAfterDrain(t *testing.T, every int) {
 		n++
 		now := time.Now()
 		return outbox.Record{
-			Event: outbox.Event{Type: outbox.SignIn, DriverLicense: harness.Licence(n), PlateNumber: harness.Plate,
+			Event: punch.Event{Type: punch.SignIn, DriverLicense: harness.Licence(n), PlateNumber: harness.Plate,
 				RegionID: harness.RegionID, EventTime: stamp.Format(now)},
 			Identity:   fmt.Sprintf("SIGN_IN|%s|202611281030|%d", harness.Licence(n), n),
 			ReceivedAt: now, MeterTime: now.Truncate(time.Minute),

@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/stamp"
 	"taxi-agent/test/harness"
 )
@@ -18,14 +19,14 @@ import (
 // record is event n as the agent would store it: a sign-in or sign-out
 // of driver n/2 with the daemon's identity format, boot id and clocks.
 func record(n int, now time.Time, bootID string) outbox.Record {
-	typ := outbox.SignIn
+	typ := punch.SignIn
 	if n%2 == 1 {
-		typ = outbox.SignOut
+		typ = punch.SignOut
 	}
 	lic := harness.Licence(n / 2)
 	meterTime := now.Add(-time.Duration(n) * time.Minute).Truncate(time.Minute)
 	return outbox.Record{
-		Event: outbox.Event{Type: typ, DriverLicense: lic, PlateNumber: harness.Plate,
+		Event: punch.Event{Type: typ, DriverLicense: lic, PlateNumber: harness.Plate,
 			RegionID: harness.RegionID, EventTime: stamp.Format(now)},
 		Identity:   fmt.Sprintf("%s|%s|%s|%d", typ, lic, meterTime.In(stamp.Zone).Format("200601021504"), 1000+n/2),
 		ReceivedAt: now, MeterTime: meterTime,

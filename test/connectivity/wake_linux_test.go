@@ -17,6 +17,7 @@ import (
 
 	"taxi-agent/internal/netwatch"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/stamp"
 	"taxi-agent/internal/testsupport"
@@ -46,9 +47,9 @@ func TestHeadGoesOutWhenLinkReturns(t *testing.T) {
 	// attempt failed on the network with five minutes of backoff ahead.
 	srv.Stop()
 	now := time.Now()
-	for i, typ := range []string{outbox.SignIn, outbox.SignOut, outbox.SignIn} {
+	for i, typ := range []string{punch.SignIn, punch.SignOut, punch.SignIn} {
 		_, _, err := ob.Enqueue(outbox.Record{
-			Event: outbox.Event{Type: typ, DriverLicense: "42108319880906011X", PlateNumber: "粤B12345",
+			Event: punch.Event{Type: typ, DriverLicense: "42108319880906011X", PlateNumber: "粤B12345",
 				RegionID: 440300, EventTime: stamp.Format(now.Add(time.Duration(i) * time.Second))},
 			Identity: fmt.Sprintf("e%d", i), ReceivedAt: now,
 		})

@@ -12,6 +12,7 @@ import (
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/test/harness"
 )
@@ -163,7 +164,7 @@ func TestCrashKillDuringIngestAndDrain(t *testing.T) {
 	}
 	signIns := 0
 	for _, a := range acked {
-		if a.Type == outbox.SignIn {
+		if a.Type == punch.SignIn {
 			signIns++
 		}
 	}
@@ -200,7 +201,7 @@ func promised(all []harness.Acked, down []span) (kept []harness.Acked, atRisk ma
 	atRisk = map[string]bool{}
 	for _, a := range all {
 		risky := false
-		if a.Type == outbox.SignIn {
+		if a.Type == punch.SignIn {
 			for _, d := range down {
 				if !a.Reported.Before(d.from) && !a.Reported.After(d.to) {
 					risky = true

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/test/harness"
 )
@@ -200,7 +201,7 @@ func checkDelivered(t *testing.T, rig *harness.Rig, led *harness.Ledger) {
 		if r.State != outbox.Delivered || harness.RecordKey(r) != want.Key() {
 			t.Errorf("record %d: %s %s, want %s delivered", r.ID, harness.RecordKey(r), r.State, want.Key())
 		}
-		if r.Event != (outbox.Event{Type: accepted[i].EventType, DriverLicense: accepted[i].DriverLicense,
+		if r.Event != (punch.Event{Type: accepted[i].EventType, DriverLicense: accepted[i].DriverLicense,
 			PlateNumber: accepted[i].PlateNumber, RegionID: accepted[i].RegionID, EventTime: accepted[i].EventTime}) {
 			t.Errorf("record %d stored %+v, delivered %+v", r.ID, r.Event, accepted[i])
 		}

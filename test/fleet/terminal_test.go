@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/uploader"
 )
 
@@ -31,12 +32,12 @@ func newTerminal(dir string, i, events int, cfg uploader.Config, auth uploader.A
 	licence := fmt.Sprintf("44030019880906%04dX", i)
 	for k := range events {
 		at := clock.Now().Add(time.Duration(k-events) * time.Minute)
-		typ := outbox.SignIn
+		typ := punch.SignIn
 		if k%2 == 1 {
-			typ = outbox.SignOut
+			typ = punch.SignOut
 		}
 		_, _, err := box.Enqueue(outbox.Record{
-			Event: outbox.Event{
+			Event: punch.Event{
 				Type: typ, DriverLicense: licence, PlateNumber: plate, RegionID: 440300,
 				EventTime: at.In(utc8).Format(outbox.EventTimeLayout),
 			},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/uploader"
 )
@@ -55,8 +56,8 @@ func (w *wireTerminal) deliver(n int) uploader.Status {
 	for range n {
 		now := time.Now()
 		_, _, err := w.box.Enqueue(outbox.Record{
-			Event: outbox.Event{
-				Type: outbox.SignIn, DriverLicense: "42108319880906011X", PlateNumber: "粤B12345", RegionID: 440300,
+			Event: punch.Event{
+				Type: punch.SignIn, DriverLicense: "42108319880906011X", PlateNumber: "粤B12345", RegionID: 440300,
 				EventTime: now.In(utc8).Format(outbox.EventTimeLayout),
 			},
 			Identity:   fmt.Sprintf("wire|%d", w.next),

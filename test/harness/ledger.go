@@ -9,6 +9,7 @@ import (
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 )
 
@@ -40,7 +41,7 @@ const SignInGrace = time.Second
 // was answered 0x90 for, or a sign-in a standard meter reported (it gets
 // no answer).
 type Acked struct {
-	Type    string // outbox.SignIn or outbox.SignOut
+	Type    string // punch.SignIn or punch.SignOut
 	Licence string // the licence its punch must carry
 	// Sent and Answered bracket the exchange on the wall clock: the
 	// event's receipt time lies between them. For a sign-in that is not
@@ -103,7 +104,7 @@ func (l *Ledger) Len() int {
 // records it. The punch must carry the licence the meter signed in with:
 // the terminal's, with meter.identity = "terminal".
 func (l *Ledger) SignIn(ctx context.Context, m *metersim.Meter, s metersim.Shift) (Acked, error) {
-	a := Acked{Type: outbox.SignIn, Licence: s.Driver, MeterTime: s.At, Sent: time.Now()}
+	a := Acked{Type: punch.SignIn, Licence: s.Driver, MeterTime: s.At, Sent: time.Now()}
 	res, err := m.SignIn(ctx, s)
 	if err == nil {
 		a.Licence, a.Reported = res.Identity.DriverLicence, res.SentAt
@@ -120,7 +121,7 @@ func (l *Ledger) SignOut(ctx context.Context, m *metersim.Meter, s metersim.Shif
 	if lic == "" {
 		lic = openLicence
 	}
-	a := Acked{Type: outbox.SignOut, Licence: lic, MeterTime: s.EndTime(), Resend: resend, Sent: time.Now()}
+	a := Acked{Type: punch.SignOut, Licence: lic, MeterTime: s.EndTime(), Resend: resend, Sent: time.Now()}
 	res, err := m.SignOut(ctx, s, metersim.Resend(resend))
 	a.ResentLater = !resend && res.Command == meter.CmdSignOutResend
 	return l.finish(a, res, err)

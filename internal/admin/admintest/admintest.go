@@ -14,6 +14,7 @@ import (
 
 	"taxi-agent/internal/admin"
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 )
 
 // Licences of the fixture's drivers, shown whole by the CLI.
@@ -85,7 +86,7 @@ func Fill(t testing.TB, ob *outbox.Outbox) {
 	ev := func(i int, typ, licence string) outbox.Record {
 		at := Base.Add(time.Duration(i) * time.Minute)
 		return outbox.Record{
-			Event: outbox.Event{Type: typ, DriverLicense: licence, PlateNumber: Plate, RegionID: 440300,
+			Event: punch.Event{Type: typ, DriverLicense: licence, PlateNumber: Plate, RegionID: 440300,
 				EventTime: at.In(time.FixedZone("UTC+8", 8*3600)).Format("2006-01-02T15:04:05.000-07:00")},
 			Identity:   typ + "|" + licence + "|" + at.Format("200601021504"),
 			ReceivedAt: at,
@@ -93,8 +94,8 @@ func Fill(t testing.TB, ob *outbox.Outbox) {
 		}
 	}
 	for i, r := range []outbox.Record{
-		ev(0, outbox.SignIn, LicenceA), ev(1, outbox.SignOut, LicenceA), ev(2, outbox.SignIn, LicenceB),
-		ev(3, outbox.SignIn, LicenceC), ev(4, outbox.SignOut, LicenceC),
+		ev(0, punch.SignIn, LicenceA), ev(1, punch.SignOut, LicenceA), ev(2, punch.SignIn, LicenceB),
+		ev(3, punch.SignIn, LicenceC), ev(4, punch.SignOut, LicenceC),
 	} {
 		id, dup, err := ob.Enqueue(r)
 		if err != nil || dup || id != uint64(i+1) {

@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"taxi-agent/internal/outbox"
+	"taxi-agent/internal/punch"
 )
 
 // LoopedFile writes the field report's corrupt outbox at path: n pending
@@ -25,9 +26,9 @@ func LoopedFile(t testing.TB, path string, n int) uint64 {
 	for i := range n {
 		at := Base.Add(time.Duration(i) * time.Minute)
 		r := outbox.Record{
-			Event: outbox.Event{Type: outbox.SignIn, DriverLicense: LicenceA, PlateNumber: Plate, RegionID: 440300,
+			Event: punch.Event{Type: punch.SignIn, DriverLicense: LicenceA, PlateNumber: Plate, RegionID: 440300,
 				EventTime: at.In(time.FixedZone("UTC+8", 8*3600)).Format("2006-01-02T15:04:05.000-07:00")},
-			Identity:   fmt.Sprintf("%s|%s|%d", outbox.SignIn, LicenceA, i),
+			Identity:   fmt.Sprintf("%s|%s|%d", punch.SignIn, LicenceA, i),
 			ReceivedAt: at,
 			MeterTime:  at,
 		}
