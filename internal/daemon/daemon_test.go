@@ -103,6 +103,7 @@ func runDaemon(t *testing.T, cfg config.Config, srv *punchsim.Server, pty *meter
 	select {
 	case d = <-ready:
 	case err := <-done:
+		done <- err // for stop
 		t.Fatalf("daemon did not start: %v", err)
 	}
 	m := metersim.New(pty.Master, mo)

@@ -122,6 +122,7 @@ type spill struct {
 	io      sync.Mutex  // serialises the file work
 	mirror  []heldEvent // what the file holds (a stored event may linger until the file is removed)
 	rewrite bool        // the file may end in a partial line: rewrite it whole
+	blocked error       // the file could not be read at start: never touch it
 }
 
 // spillStatus is what `status` shows of the spill file.
@@ -174,7 +175,14 @@ func (s *spill) load() ([]heldEvent, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read spill file %s: %w", s.path, err)
+		// Its events cannot be stored, but they must not be overwritten
+		// either: the agent runs without a spill file (held events stay in
+		// memory, status shows why) and reads it at the next start.
+		s.blocked = fmt.Errorf("spill file could not be read at start, left untouched: %w", err)
+		s.status.err = s.blocked
+		s.log.Error("spill file not readable; held events it may carry are left in it, and new ones are kept in memory only until the agent restarts",
+			"spill_file", s.path, "err", err)
+		return nil, nil
 	}
 	events, damaged := decodeSpill(data)
 	for i := range events {
@@ -237,6 +245,9 @@ func (s *spill) sync() error {
 	s.mu.Unlock()
 
 	var err error
+	if s.blocked != nil {
+		return s.blocked
+	}
 	if emptied {
 		s.mirror = nil
 		err = s.remove()

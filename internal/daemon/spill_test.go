@@ -56,8 +56,8 @@ func fillDead(ob *outbox.Outbox) (int, error) {
 }
 
 // holdSignIn fills the outbox and signs a driver in until the outbox
-// refuses the sign-in and the daemon holds it on disk (bbolt may take one
-// more write after refusing one; see TestSignInKeptWhileOutboxRefuses).
+// refuses the sign-in and the daemon holds it (bbolt may take one more
+// write after refusing one; see TestSignInKeptWhileOutboxRefuses).
 func holdSignIn(t *testing.T, m *metersim.Meter, status func() (admin.Status, error), fill func() error) metersim.Shift {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -86,15 +86,20 @@ func holdSignIn(t *testing.T, m *metersim.Meter, status func() (admin.Status, er
 			return err == nil && (st.Held.Count == 1 || st.Outbox.Pending == before.Outbox.Pending+1)
 		})
 		if st.Held.Count == 1 {
-			testsupport.WaitFor(t, 15*time.Second, "the held sign-in on disk", func() bool {
-				st, err := status()
-				return err == nil && st.Held.OnDisk == 1 && st.Held.SpillError == ""
-			})
 			return shift
 		}
 	}
 	t.Fatal("the outbox took 5 sign-ins after refusing writes")
 	return metersim.Shift{}
+}
+
+// waitOnDisk waits until status shows the held sign-in in the spill file.
+func waitOnDisk(t *testing.T, status func() (admin.Status, error)) {
+	t.Helper()
+	testsupport.WaitFor(t, 15*time.Second, "the held sign-in on disk", func() bool {
+		st, err := status()
+		return err == nil && st.Held.Count == 1 && st.Held.OnDisk == 1 && st.Held.SpillError == ""
+	})
 }
 
 // restartAccepting runs a second daemon on cfg's files with room in the
@@ -152,8 +157,9 @@ func restartAccepting(t *testing.T, cfg config.Config, srv *punchsim.Server, shi
 // that follows.
 func TestHeldSignInSurvivesStop(t *testing.T) {
 	r := startDaemon(t, untrusted1970(), func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) { c.Outbox.MaxSizeMiB = 1 })
-	shift := holdSignIn(t, r.meter, func() (admin.Status, error) { return r.d.Status(context.Background()) },
-		func() error { _, err := fillDead(r.d.outbox); return err })
+	status := func() (admin.Status, error) { return r.d.Status(context.Background()) }
+	shift := holdSignIn(t, r.meter, status, func() error { _, err := fillDead(r.d.outbox); return err })
+	waitOnDisk(t, status)
 	if err := r.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -208,13 +214,15 @@ func TestHeldSignInSurvivesKill(t *testing.T) {
 	client := admin.Dial(cfg.Admin.Socket)
 	defer client.Close()
 	m := metersim.New(pty.Master, metersim.Options{AnswerTimeout: time.Second})
-	shift := holdSignIn(t, m, func() (admin.Status, error) { return client.Status(context.Background()) }, func() error {
+	status := func() (admin.Status, error) { return client.Status(context.Background()) }
+	shift := holdSignIn(t, m, status, func() error {
 		if _, err := fmt.Fprintln(stdin, "fill"); err != nil {
 			return err
 		}
 		expect("filled")
 		return nil
 	})
+	waitOnDisk(t, status)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -311,5 +319,74 @@ func TestSpillFileTornLastLine(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := len(r.srv.Accepted()); n != 2 {
 		t.Errorf("%d punches, want 2", n)
+	}
+}
+
+// TestSpillFileUnwritable: the spill file cannot be written (a directory
+// stands at its path). The held sign-in stays in memory, the failure is
+// logged once however often the write is retried, and status shows it;
+// once the path is free the retry writes it, and the stop leaves it on
+// disk.
+func TestSpillFileUnwritable(t *testing.T) {
+	r := startDaemon(t, untrusted1970(), func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) { c.Outbox.MaxSizeMiB = 1 })
+	spillPath := r.cfg.Outbox.Path + SpillSuffix
+	if err := os.Mkdir(spillPath, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	status := func() (admin.Status, error) { return r.d.Status(context.Background()) }
+	shift := holdSignIn(t, r.meter, status, func() error { _, err := fillDead(r.d.outbox); return err })
+	testsupport.WaitFor(t, 15*time.Second, "the spill failure in status", func() bool {
+		st, err := status()
+		return err == nil && st.Held.SpillError != "" && st.Held.OnDisk == 0 && st.Held.SpillFile == spillPath
+	})
+	time.Sleep(spillRetry + spillRetry/2) // at least one retry
+	const failed = "could not write held events to the spill file"
+	if n := strings.Count(r.logs.String(), failed); n != 1 {
+		t.Errorf("the spill failure logged %d times, want once", n)
+	}
+	if err := os.Remove(spillPath); err != nil {
+		t.Fatal(err)
+	}
+	waitOnDisk(t, status)
+	if !strings.Contains(r.logs.String(), "spill file written again") {
+		t.Errorf("the recovery is not logged")
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	data, err := os.ReadFile(spillPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events, damaged := decodeSpill(data); len(events) != 1 || len(damaged) != 0 || events[0].rec.Event.DriverLicense != shift.Driver {
+		t.Fatalf("spill file after the stop: %+v, damaged %+v", events, damaged)
+	}
+}
+
+// TestSpillFileUnreadableAtStart: a spill file that cannot be read at
+// start (a directory at its path) does not keep the agent from running,
+// and is left untouched; status says why nothing is spilled.
+func TestSpillFileUnreadableAtStart(t *testing.T) {
+	var spillPath string
+	r := startDaemon(t, nil, func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) {
+		spillPath = c.Outbox.Path + SpillSuffix
+		if err := os.MkdirAll(filepath.Join(spillPath, "kept"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	})
+	s := metersim.Shift{Driver: "42108319880906011X", Trips: 3, At: time.Now().Truncate(time.Minute)}
+	if res, err := r.meter.SignIn(context.Background(), s); err != nil || !res.OK() {
+		t.Fatalf("sign-in: %+v %v", res, err)
+	}
+	waitAccepted(t, r.srv, 1)
+	st, err := r.d.Status(context.Background())
+	if err != nil || !strings.Contains(st.Held.SpillError, "could not be read at start") {
+		t.Errorf("status %+v, %v: want the spill file's error", st.Held, err)
+	}
+	if !strings.Contains(r.logs.String(), "spill file not readable") {
+		t.Errorf("not logged")
+	}
+	if _, err := os.Stat(filepath.Join(spillPath, "kept")); err != nil {
+		t.Errorf("the unreadable spill path was touched: %v", err)
 	}
 }
