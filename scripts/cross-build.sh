@@ -13,6 +13,8 @@
 #   taxi-agent_linux_arm64   linux/arm64
 #   taxi-agent_linux_amd64   linux/amd64
 #   taxi-agent_<version>-1_{armhf,arm64,amd64}.deb   (built with nfpm, see packaging/)
+#   taxi-gateway_linux_{amd64,arm64}                 the fleet gateway (cmd/gateway)
+#   taxi-gateway_<version>-1_{amd64,arm64}.deb       (packaging/nfpm-gateway.yaml)
 #   SHA256SUMS               of all the above
 # and prints a size table. It fails if the armv7 binary exceeds 12 MiB
 # (ARMV7_MAX_BYTES overrides the limit).
@@ -80,6 +82,12 @@ packages=(
 	"amd64 amd64 amd64"
 )
 
+# taxi-gateway runs on a server: name GOARCH, and its Debian packages.
+gateway_targets=(
+	"amd64 amd64"
+	"arm64 arm64"
+)
+
 nfpm=
 if [ "$deb" = 1 ]; then
 	# The nfpm pinned in go.mod (tool directive), built once and cached.
@@ -103,7 +111,23 @@ build_all() {
 			fi
 		fi
 	done
+	for t in "${gateway_targets[@]}"; do
+		read -r name goarch <<<"$t"
+		(cd "$src" && env CGO_ENABLED=0 GOOS=linux "GOARCH=$goarch" GOFLAGS= GOAMD64=v1 GOARM64=v8.0 \
+			go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$dst/taxi-gateway_linux_$name" ./cmd/gateway)
+	done
 	if [ "$deb" = 1 ]; then
+		for t in "${gateway_targets[@]}"; do
+			read -r name goarch <<<"$t"
+			if ! log=$(cd "$src" && NFPM_ARCH=$goarch NFPM_VERSION=$deb_version \
+				NFPM_MAINTAINER="${NFPM_MAINTAINER:-taxi-agent maintainers <taxi-agent@localhost>}" \
+				TAXI_GATEWAY_BIN="$dst/taxi-gateway_linux_$name" \
+				"$nfpm" package -p deb -f packaging/nfpm-gateway.yaml \
+				-t "$dst/taxi-gateway_${deb_version}-1_${goarch}.deb" 2>&1); then
+				printf 'cross-build: nfpm (gateway %s):\n%s\n' "$goarch" "$log" >&2
+				return 1
+			fi
+		done
 		for p in "${packages[@]}"; do
 			read -r debarch nfpmarch name <<<"$p"
 			# nfpm reports errors on stdout among its chatter: show it
@@ -118,10 +142,10 @@ build_all() {
 			fi
 		done
 	fi
-	(cd "$dst" && sha256sum taxi-agent_* >SHA256SUMS)
+	(cd "$dst" && sha256sum taxi-agent_* taxi-gateway_* >SHA256SUMS)
 }
 
-rm -f "$out"/taxi-agent_* "$out"/SHA256SUMS
+rm -f "$out"/taxi-agent_* "$out"/taxi-gateway_* "$out"/SHA256SUMS
 echo "cross-build: $VERSION (commit $commit, built $build_time) into $out" >&2
 
 # Build from a snapshot of the tree as it is now (tracked and untracked files,
@@ -136,7 +160,7 @@ git ls-files -z --cached --others --exclude-standard |
 build_all "$tmp/a/taxi-agent" "$out"
 
 printf '%-56s %10s %8s\n' FILE BYTES MIB
-for f in "$out"/taxi-agent_*; do
+for f in "$out"/taxi-agent_* "$out"/taxi-gateway_*; do
 	size=$(stat -c %s "$f")
 	printf '%-56s %10d %8s\n' "$(basename "$f")" "$size" "$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: what a newcomer runs and what CI runs.
-# It installs the few Debian tools the tests need when run as root, then
+# It installs the few Debian tools the tests need when run as root (among
+# them redis-server, for the gateway replicas sharing one limit), then
 # vets and runs every test with the race detector, and runs the package
 # tests again for armv7, the architecture we ship, under qemu-user.
 set -euo pipefail
@@ -11,6 +12,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v ip >/dev/null || need+=(iproute2)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v file >/dev/null || need+=(file)
+command -v redis-server >/dev/null || need+=(redis-server)
 command -v qemu-arm-static >/dev/null || need+=(qemu-user-static)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

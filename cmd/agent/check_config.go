@@ -27,6 +27,12 @@ func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
+	if cfg.Gateway.Enabled() {
+		_, err = fmt.Fprintf(stdout, "%s: ok (plate %s, region %d, meter %s at %d baud, outbox %s, gateway mode: %s with certificate %s, gateway trusted through %s)\n",
+			*path, cfg.Vehicle.PlateNumber, cfg.Vehicle.RegionID, cfg.Meter.Device, cfg.Meter.Baud, cfg.Outbox.Path,
+			cfg.Gateway.URL, cfg.Gateway.CertFile, cfg.Gateway.CAFile)
+		return err
+	}
 	keys, notes, warnings, err := answerKeys(cfg, time.Now())
 	if err != nil {
 		return err

@@ -87,6 +87,23 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 		line("uploader", "retrying event %d, next attempt %s (%s); %d failed attempt(s) since the last delivery", u.HeadID,
 			ago(u.NextAttempt, now), clockTime(u.NextAttempt), u.ConsecutiveFailures)
 	}
+	if u.Mode != "" {
+		line("mode", "%s", modeWords(u.Mode))
+	}
+	if a := u.LastAnswer; a != nil {
+		who := "WeChat Pay"
+		if u.Mode == "gateway" {
+			who = "the gateway"
+		}
+		text := fmt.Sprintf("%d", a.Status)
+		if a.Code != "" {
+			text += " " + a.Code
+		}
+		if a.Message != "" {
+			text += ": " + a.Message
+		}
+		line("last answer", "%s (%s) from %s: %s", clockTime(a.At), ago(a.At, now), who, text)
+	}
 	if u.Held != "" {
 		line("", "HELD: %s", u.Held)
 		if h := u.HeldAnswer; h != nil {
@@ -113,6 +130,14 @@ func uploaderSection(line func(k, format string, args ...any), st *admin.Status,
 		hints = append(hints, fmt.Sprintf("%d answer(s) from the API did not verify: check wechatpay.public_key_id/public_key_file, the clock, or a proxy in the way", u.UnverifiedAnswers))
 	}
 	return hints
+}
+
+// modeWords says how punches leave the terminal.
+func modeWords(mode string) string {
+	if mode == "gateway" {
+		return "gateway: sent to taxi-gateway over mutual TLS, signed there"
+	}
+	return "direct: signed here with the merchant key, sent to WeChat Pay"
 }
 
 // kib shows a byte count in KiB with one decimal.

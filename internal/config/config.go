@@ -20,6 +20,7 @@ type Config struct {
 	Meter     Meter     `toml:"meter"`
 	Outbox    Outbox    `toml:"outbox"`
 	WeChatPay WeChatPay `toml:"wechatpay"`
+	Gateway   Gateway   `toml:"gateway"`
 	Uploader  Uploader  `toml:"uploader"`
 	Admin     Admin     `toml:"admin"`
 	Log       Log       `toml:"log"`
@@ -102,6 +103,20 @@ func (c Config) CertStorePath() string {
 	}
 	return filepath.Join(filepath.Dir(c.Outbox.Path), CertStoreName)
 }
+
+// Gateway is taxi-gateway, in gateway mode: the terminal sends its punches
+// there over mutual TLS instead of signing them for WeChat Pay itself. A
+// config has either this section or [wechatpay].
+type Gateway struct {
+	URL      string `toml:"url"`       // https://gateway.example:8443
+	CertFile string `toml:"cert_file"` // this terminal's certificate, naming its plate
+	KeyFile  string `toml:"key_file"`  // its private key, mode 0600
+	CAFile   string `toml:"ca_file"`   // the fleet CA that signed the gateway's certificate
+}
+
+// Enabled reports whether any gateway key is set: the config is in gateway
+// mode.
+func (g Gateway) Enabled() bool { return g != Gateway{} }
 
 // Uploader tunes delivery.
 type Uploader struct {
@@ -212,6 +227,7 @@ func (c *Config) resolve(dir string) {
 	for _, p := range []*string{
 		&c.Outbox.Path, &c.WeChatPay.PrivateKeyFile, &c.WeChatPay.PublicKeyFile,
 		&c.WeChatPay.PlatformCertFile, &c.WeChatPay.CAFile, &c.Admin.Socket,
+		&c.Gateway.CertFile, &c.Gateway.KeyFile, &c.Gateway.CAFile,
 		&c.WeChatPay.APIv3KeyFile, &c.WeChatPay.CertStoreFile,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {

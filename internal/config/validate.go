@@ -74,7 +74,15 @@ func (c Config) Validate() error {
 		p.add("outbox.commit_timeout", "must be at least 1s, not %s: a commit on a slow flash card takes hundreds of milliseconds", c.Outbox.CommitTimeout)
 	}
 
-	c.WeChatPay.validate(&p)
+	switch {
+	case c.Gateway.Enabled() && c.WeChatPay != Default().WeChatPay:
+		p.add("gateway", "set either [gateway] (gateway mode: the merchant key stays on taxi-gateway) or [wechatpay] (direct mode), not both")
+		c.Gateway.validate(&p)
+	case c.Gateway.Enabled():
+		c.Gateway.validate(&p)
+	default:
+		c.WeChatPay.validate(&p)
+	}
 
 	u := c.Uploader
 	for key, d := range map[string]interface{ Seconds() float64 }{
@@ -163,6 +171,33 @@ func (w WeChatPay) validate(p *Problems) {
 		if err := checkPEM(w.CAFile, "CERTIFICATE"); err != nil {
 			p.add("wechatpay.ca_file", "%v", err)
 		}
+	}
+}
+
+func (g Gateway) validate(p *Problems) {
+	if u, err := url.Parse(g.URL); g.URL == "" {
+		p.add("gateway.url", "missing: the gateway's address, e.g. \"https://gateway.example:8443\"")
+	} else if err != nil || u.Host == "" {
+		p.add("gateway.url", "%q is not a URL", g.URL)
+	} else if u.Scheme != "https" {
+		p.add("gateway.url", "must be https (mutual TLS), not %s", u.Scheme)
+	} else if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		p.add("gateway.url", "%q: give the scheme, host and port only", g.URL)
+	}
+	if g.CertFile == "" {
+		p.add("gateway.cert_file", "missing: this terminal's certificate (taxi-gateway issue -plate …)")
+	} else if err := checkPEM(g.CertFile, "CERTIFICATE"); err != nil {
+		p.add("gateway.cert_file", "%v", err)
+	}
+	if g.KeyFile == "" {
+		p.add("gateway.key_file", "missing: this terminal's private key")
+	} else if err := checkPrivateKey(g.KeyFile); err != nil {
+		p.add("gateway.key_file", "%v", err)
+	}
+	if g.CAFile == "" {
+		p.add("gateway.ca_file", "missing: the fleet CA certificate (fleet-ca.pem)")
+	} else if err := checkPEM(g.CAFile, "CERTIFICATE"); err != nil {
+		p.add("gateway.ca_file", "%v", err)
 	}
 }
 

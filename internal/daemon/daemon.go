@@ -101,10 +101,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.held.flush()
 
-	auth, err := uploader.NewDirectAuth(directAuthConfig(cfg, d.server, log))
+	auth, err := newAuth(cfg, d.server, log)
 	if err != nil {
 		ob.Close()
-		return fmt.Errorf("load wechatpay keys: %w", err)
+		return fmt.Errorf("load keys: %w", err)
 	}
 	d.uploader, err = uploader.New(uploaderConfig(cfg, clock, log), ob, auth)
 	if err != nil {
@@ -133,7 +133,7 @@ func Run(ctx context.Context, opts Options) error {
 	// The link and the uploader stop at different times: the link as soon
 	// as we are told to stop (the meter re-sends what it was not answered),
 	// the uploader after the in-flight upload, bounded by its grace.
-	d.conn = newConnectivity(cfg.WeChatPay.BaseURL, d.uploader, log)
+	d.conn = newConnectivity(endpoint(cfg), d.uploader, log)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Go(func() { errs <- d.link.Run(ctx) })
@@ -144,7 +144,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	sync := clock.SyncState()
 	log.Info("agent started", "version", version.Get().Version, "plate", cfg.Vehicle.PlateNumber,
-		"meter", cfg.Meter.Device, "identity", cfg.Meter.Identity, "outbox", cfg.Outbox.Path, "endpoint", cfg.WeChatPay.BaseURL,
+		"meter", cfg.Meter.Device, "identity", cfg.Meter.Identity, "outbox", cfg.Outbox.Path, "endpoint", endpoint(cfg),
 		"clock_trusted", clock.Trusted(), "clock_synchronized", sync.Synchronized, "clock_sync_source", sync.Source)
 	notify("READY=1")
 	if opts.Ready != nil {

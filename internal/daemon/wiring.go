@@ -34,11 +34,34 @@ func directAuthConfig(c config.Config, server *wechatpay.ServerClock, log *slog.
 	return dc
 }
 
+// newAuth is the uploader's authentication for the config's mode: the
+// terminal's certificate towards taxi-gateway, or the merchant key.
+func newAuth(c config.Config, server *wechatpay.ServerClock, log *slog.Logger) (uploader.Authenticator, error) {
+	if c.Gateway.Enabled() {
+		return uploader.NewGatewayAuth(uploader.GatewayAuthConfig{
+			CertFile: c.Gateway.CertFile, KeyFile: c.Gateway.KeyFile, CAFile: c.Gateway.CAFile,
+		})
+	}
+	return uploader.NewDirectAuth(directAuthConfig(c, server, log))
+}
+
+// endpoint is where punches go: the gateway, or WeChat Pay.
+func endpoint(c config.Config) string {
+	if c.Gateway.Enabled() {
+		return c.Gateway.URL
+	}
+	return c.WeChatPay.BaseURL
+}
+
 func uploaderConfig(c config.Config, clock *stamp.Clock, log *slog.Logger) uploader.Config {
 	ulog := log
+	caFile := c.WeChatPay.CAFile
+	if c.Gateway.Enabled() {
+		caFile = "" // the fleet CA, through GatewayAuth
+	}
 	return uploader.Config{
-		BaseURL:        c.WeChatPay.BaseURL,
-		CAFile:         c.WeChatPay.CAFile,
+		BaseURL:        endpoint(c),
+		CAFile:         caFile,
 		UserAgent:      "taxi-agent/" + version.Get().Version,
 		BackoffMin:     c.Uploader.BackoffMin,
 		BackoffMax:     c.Uploader.BackoffMax,
@@ -46,6 +69,8 @@ func uploaderConfig(c config.Config, clock *stamp.Clock, log *slog.Logger) uploa
 		RetryAfterCap:  c.Uploader.RetryAfterCap,
 		AttemptTimeout: c.Uploader.AttemptTimeout,
 		ShutdownGrace:  c.Uploader.DrainTimeout,
+		// taxi-gateway spreads its 429s' Retry-After over the fleet itself.
+		SpreadRetryAfter: c.Gateway.Enabled(),
 		Stamp: func(r outbox.Record) (string, bool) {
 			t, exact, ok := clock.Resolve(r.BootID, r.Monotonic)
 			if ok && !exact {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/admin"
+	"taxi-agent/internal/config"
 	"taxi-agent/internal/daemon"
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
@@ -31,6 +32,9 @@ type Options struct {
 	Logs    *slog.Logger // the daemon's own logs; nil discards them
 	Dir     string       // work directory; "" makes a temporary one
 	Offline time.Duration
+	// Gateway runs the terminal in gateway mode: meter → agent → taxi-gateway
+	// (with a throwaway fleet CA) → fake WeChat Pay.
+	Gateway bool
 }
 
 // Summary is what the demo counted at the end.
@@ -79,6 +83,21 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	s.say("setup", "fake WeChat Pay punch endpoint on %s (checks every signature with crypto/rsa)", srv.URL())
 	s.say("setup", "simulated taximeter on %s (9600 8N1, JT/T 905.2 frames)", pty.Path)
 
+	endpoint := cfg.WeChatPay.BaseURL
+	if o.Gateway {
+		gw, err := startGateway(dir, rig.Keys, srv.URL(), cfg.Vehicle.PlateNumber, o.Logs, s)
+		if err != nil {
+			return Summary{}, fmt.Errorf("start gateway: %w", err)
+		}
+		defer gw.stop()
+		cfg.WeChatPay, cfg.Gateway = config.Default().WeChatPay, gw.section
+		endpoint = gw.section.URL + " (taxi-gateway, mutual TLS)"
+		s.gateway = true
+		if err := cfg.Validate(); err != nil {
+			return Summary{}, fmt.Errorf("demo config: %w", err)
+		}
+	}
+
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	ready := make(chan *daemon.Daemon, 1)
@@ -99,7 +118,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	case err := <-done:
 		return Summary{}, fmt.Errorf("agent did not start: %w", err)
 	}
-	s.say("agent", "started: outbox %s, delivering to %s", cfg.Outbox.Path, cfg.WeChatPay.BaseURL)
+	s.say("agent", "started: outbox %s, delivering to %s", cfg.Outbox.Path, endpoint)
 
 	sum, playErr := s.play(ctx, rig.Meter, srv, d)
 	stop()
@@ -119,6 +138,7 @@ type scenario struct {
 	out        io.Writer
 	start      time.Time
 	offlineFor time.Duration
+	gateway    bool // the agent sends through taxi-gateway
 	mu         sync.Mutex
 }
 

@@ -156,8 +156,14 @@ func (s *scenario) play(ctx context.Context, m *metersim.Meter, srv *punchsim.Se
 	if err := delivered(6); err != nil {
 		return sum, err
 	}
-	sum.ForgedRefused = d.Uploader().Status().UnverifiedAnswers > 0
-	s.say("agent", "the forged 204 was not taken as delivery; the event was re-sent and a verified 204 accepted it")
+	if s.gateway {
+		// The gateway verified WeChat Pay's answer and told the agent 503.
+		sum.ForgedRefused = forgedThenAccepted(srv.Exchanges())
+		s.say("gateway", "the forged 204 did not verify at the gateway: the agent was told 503, re-sent, and a verified 204 accepted it")
+	} else {
+		sum.ForgedRefused = d.Uploader().Status().UnverifiedAnswers > 0
+		s.say("agent", "the forged 204 was not taken as delivery; the event was re-sent and a verified 204 accepted it")
+	}
 
 	s.say("story", "— the meter back-fills a sign-out (0x00F1): it carries the meter's own time —")
 	if err := event("re-sent sign-out of "+redact.Licence(driverA), func() (metersim.Result, error) {
@@ -224,4 +230,20 @@ func (s *scenario) check(sum Summary) error {
 	}
 	s.say("summary", "OK: every event the meter was told is stored reached WeChat Pay or dead-letter, once, in order")
 	return nil
+}
+
+// forgedThenAccepted reports whether a punch answered with a forged 204 was
+// sent again and accepted afterwards.
+func forgedThenAccepted(xs []punchsim.Exchange) bool {
+	for i, x := range xs {
+		if x.Fault != punchsim.BadSignature || x.Punch == nil {
+			continue
+		}
+		for _, y := range xs[i+1:] {
+			if y.Accepted && *y.Punch == *x.Punch {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -49,7 +49,7 @@ func (a *DirectAuth) newDownloader(c DirectAuthConfig) ([]*x509.Certificate, err
 	if c.CertStoreFile == "" {
 		return nil, fmt.Errorf("load direct auth: %w: a certificate store file is required with the APIv3 key", ErrConfig)
 	}
-	hc, err := newHTTPClient(Config{CAFile: c.CAFile, AttemptTimeout: DefaultAttemptTimeout}, &wireCounter{})
+	hc, err := newHTTPClient(Config{CAFile: c.CAFile, AttemptTimeout: DefaultAttemptTimeout}, &wireCounter{}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("load direct auth: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"time"
 
 	"taxi-agent/internal/punch"
 )
@@ -19,8 +21,18 @@ type Client struct {
 	wire *wireCounter
 }
 
+// Answer is an HTTP answer to a punch as it arrived: status, headers and
+// body (at most 64 KiB of it).
+type Answer struct {
+	At     time.Time // when it arrived, on the client's clock
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
 // NewClient builds a Client from cfg's BaseURL, CAFile, UserAgent,
-// AttemptTimeout and transport retries; the schedule fields are unused.
+// AttemptTimeout, MaxIdleConns and transport retries; the schedule fields
+// are unused.
 func NewClient(cfg Config, auth Authenticator) (*Client, error) {
 	if auth == nil {
 		return nil, fmt.Errorf("new client: %w: an authenticator is required", ErrConfig)
@@ -30,7 +42,7 @@ func NewClient(cfg Config, auth Authenticator) (*Client, error) {
 		return nil, fmt.Errorf("new client: %w", err)
 	}
 	wc := &wireCounter{}
-	hc, err := newHTTPClient(cfg, wc)
+	hc, err := newHTTPClient(cfg, wc, auth)
 	if err != nil {
 		return nil, fmt.Errorf("new client: %w", err)
 	}
@@ -44,6 +56,16 @@ func NewClient(cfg Config, auth Authenticator) (*Client, error) {
 func (c *Client) Send(ctx context.Context, ev punch.Event) *DeliveryError {
 	return c.pc.send(ctx, ev)
 }
+
+// Exchange is Send that also returns the answer as it arrived (Status 0
+// when none did), for a relay that passes WeChat Pay's own status and body
+// on. ctx bounds the whole call, quick retries included.
+func (c *Client) Exchange(ctx context.Context, ev punch.Event) (Answer, *DeliveryError) {
+	return c.pc.exchange(ctx, ev)
+}
+
+// URL is the punch URL the client posts to.
+func (c *Client) URL() string { return c.pc.url }
 
 // CloseIdleConnections closes the kept-alive connections.
 func (c *Client) CloseIdleConnections() { c.pc.http.HTTPClient.CloseIdleConnections() }

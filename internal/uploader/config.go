@@ -80,6 +80,18 @@ type Config struct {
 	// to the drain loop.
 	TransportWaitMin, TransportWaitMax time.Duration
 
+	// SpreadRetryAfter says that the endpoint spreads the Retry-After of
+	// its 429s itself, one slot apart for the whole fleet (taxi-gateway
+	// does): a 429 is then retried exactly at its Retry-After (capped),
+	// without the throttling pace (pace.go), which exists for an endpoint
+	// that tells every client the same wait.
+	SpreadRetryAfter bool
+
+	// MaxIdleConns is how many kept-alive connections to the endpoint the
+	// client keeps; 0 means 2, enough for one terminal's strictly
+	// sequential drain. A relay with many calls in flight needs more.
+	MaxIdleConns int
+
 	// SystemicStreak is the number of different events in a row refused
 	// with the same status and code that holds the queue; 0 means
 	// DefaultSystemicStreak.
@@ -122,6 +134,9 @@ func (c Config) withDefaults() Config {
 		c.TransportRetries = DefaultTransportRetries
 	case c.TransportRetries < 0:
 		c.TransportRetries = 0
+	}
+	if c.MaxIdleConns <= 0 {
+		c.MaxIdleConns = 2
 	}
 	if c.SystemicStreak <= 0 {
 		c.SystemicStreak = DefaultSystemicStreak

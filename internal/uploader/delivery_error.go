@@ -141,6 +141,10 @@ func (e *DeliveryError) deadReason() string {
 // heldText explains a held condition in status and logs, with WeChat
 // Pay's own message and Request-ID.
 func (e *DeliveryError) heldText() string {
+	if e.Code == "PLATE_MISMATCH" || e.Code == "CERT_REVOKED" {
+		// taxi-gateway's own refusals, in gateway mode.
+		return fmt.Sprintf("the gateway answered %d %s: %s", e.Status, e.Code, e.Message)
+	}
 	if e.Location != "" {
 		return fmt.Sprintf("WeChat Pay answered %d redirecting to %s: check wechatpay.base_url", e.Status, e.Location)
 	}

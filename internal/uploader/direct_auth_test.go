@@ -31,7 +31,7 @@ func rawExchange(t *testing.T, sim *punchsim.Server, auth *DirectAuth) (*http.Re
 	if err := auth.Sign(t.Context(), req, body); err != nil {
 		t.Fatal(err)
 	}
-	hc, err := newHTTPClient(Config{CAFile: testKeys.CAFile, AttemptTimeout: 5e9}, &wireCounter{})
+	hc, err := newHTTPClient(Config{CAFile: testKeys.CAFile, AttemptTimeout: 5e9}, &wireCounter{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

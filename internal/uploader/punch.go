@@ -62,6 +62,7 @@ type punchClient struct {
 	http      *retryablehttp.Client
 	now       func() time.Time
 	retries   atomic.Uint64 // transport-level retries made
+	last      atomic.Pointer[Answer]
 }
 
 func newPunchClient(cfg Config, auth Authenticator, hc *http.Client, jitter func() float64) *punchClient {
@@ -154,19 +155,26 @@ func (c *punchClient) resign(req *http.Request) error {
 // send delivers ev once (with the transport's quick retries) and returns
 // nil when the answer is a verified 2xx.
 func (c *punchClient) send(ctx context.Context, ev punch.Event) *DeliveryError {
+	_, derr := c.exchange(ctx, ev)
+	return derr
+}
+
+// exchange is send that also returns the answer as it arrived (zero
+// Status when none did), for a relay that passes it on.
+func (c *punchClient) exchange(ctx context.Context, ev punch.Event) (Answer, *DeliveryError) {
 	body, err := encodeBody(ev)
 	if err != nil {
-		return &DeliveryError{Kind: KindRejected, Err: err}
+		return Answer{}, &DeliveryError{Kind: KindRejected, Err: err}
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
 	if err != nil {
-		return &DeliveryError{Kind: KindHeld, Err: fmt.Errorf("build request: %w", err)}
+		return Answer{}, &DeliveryError{Kind: KindHeld, Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	if err := c.auth.Sign(ctx, req.Request, body); err != nil {
-		return &DeliveryError{Kind: KindHeld, Err: err}
+		return Answer{}, &DeliveryError{Kind: KindHeld, Err: err}
 	}
 
 	resp, err := c.http.Do(req)
@@ -174,14 +182,17 @@ func (c *punchClient) send(ctx context.Context, ev punch.Event) *DeliveryError {
 		if resp != nil {
 			resp.Body.Close()
 		}
-		return c.transportError(ctx, err)
+		return Answer{}, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return c.transportError(ctx, fmt.Errorf("read answer: %w", err))
+		return Answer{}, c.transportError(ctx, fmt.Errorf("read answer: %w", err))
 	}
-	return c.classify(ctx, resp, answer)
+	a := Answer{At: c.now(), Status: resp.StatusCode, Header: resp.Header, Body: answer}
+	derr := c.classify(ctx, resp, answer)
+	c.last.Store(&a)
+	return a, derr
 }
 
 func (c *punchClient) transportError(ctx context.Context, err error) *DeliveryError {

@@ -1,6 +1,7 @@
 package uploader
 
 import (
+	"encoding/json"
 	"time"
 
 	"taxi-agent/internal/outbox"
@@ -10,6 +11,12 @@ import (
 type Status struct {
 	// Running is true while Run is active.
 	Running bool `json:"running"`
+	// Mode is "direct" (punches signed here with the merchant key) or
+	// "gateway" (sent to taxi-gateway over mutual TLS).
+	Mode string `json:"mode"`
+	// LastAnswer is the last HTTP answer of the endpoint (WeChat Pay, or
+	// the gateway in gateway mode); nil before any.
+	LastAnswer *LastAnswer `json:"last_answer,omitempty"`
 	// LastDelivery is when the last punch was delivered.
 	LastDelivery    time.Time `json:"last_delivery,omitzero"`
 	LastDeliveredID uint64    `json:"last_delivered_id,omitempty"`
@@ -59,6 +66,25 @@ type HeldAnswer struct {
 	Streak    int       `json:"streak,omitempty"`
 }
 
+// LastAnswer is an endpoint's answer as Status shows it: when, the HTTP
+// status, and the code and message of an error body.
+type LastAnswer struct {
+	At      time.Time `json:"at"`
+	Status  int       `json:"status"`
+	Code    string    `json:"code,omitempty"`
+	Message string    `json:"message,omitempty"`
+}
+
+// summary is the answer as Status shows it.
+func (a Answer) summary() *LastAnswer {
+	la := &LastAnswer{At: a.At, Status: a.Status}
+	var body struct{ Code, Message string }
+	if json.Unmarshal(a.Body, &body) == nil {
+		la.Code, la.Message = body.Code, body.Message
+	}
+	return la
+}
+
 // LastError is a failed attempt as Status shows it.
 type LastError struct {
 	outbox.AttemptError
@@ -80,6 +106,13 @@ func (u *Uploader) Status() Status {
 	st.BytesSent = u.wire.sent.Load()
 	st.BytesReceived = u.wire.received.Load()
 	st.Connections = u.wire.dials.Load()
+	st.Mode = "direct"
+	if _, ok := u.client.auth.(TLSAuthenticator); ok {
+		st.Mode = "gateway"
+	}
+	if a := u.client.last.Load(); a != nil {
+		st.LastAnswer = a.summary()
+	}
 	if ha := st.HeldAnswer; ha != nil {
 		c := *ha
 		st.HeldAnswer = &c

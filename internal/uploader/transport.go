@@ -62,9 +62,15 @@ const sessionCacheSize = 4
 // newHTTPClient builds the transport: verified TLS 1.2+ with session
 // resumption, keep-alive connections, counted bytes, no redirects
 // followed, and a timeout per exchange.
-func newHTTPClient(cfg Config, wc *wireCounter) (*http.Client, error) {
-	roots, err := rootPool(cfg.CAFile)
-	if err != nil {
+func newHTTPClient(cfg Config, wc *wireCounter, auth Authenticator) (*http.Client, error) {
+	var (
+		roots *x509.CertPool
+		certs []tls.Certificate
+		err   error
+	)
+	if ta, ok := auth.(TLSAuthenticator); ok {
+		roots, certs = ta.TLSIdentity()
+	} else if roots, err = rootPool(cfg.CAFile); err != nil {
 		return nil, err
 	}
 	dialer := &net.Dialer{Timeout: min(10*time.Second, cfg.AttemptTimeout), KeepAlive: 30 * time.Second}
@@ -79,8 +85,9 @@ func newHTTPClient(cfg Config, wc *wireCounter) (*http.Client, error) {
 			return countingConn{Conn: conn, c: wc}, nil
 		},
 		TLSClientConfig: &tls.Config{
-			RootCAs:    roots,
-			MinVersion: tls.VersionTLS12,
+			RootCAs:      roots,
+			Certificates: certs,
+			MinVersion:   tls.VersionTLS12,
 			// Keep the server's session tickets so that a reconnect (the
 			// server or a NAT dropped the kept-alive connection) resumes
 			// TLS instead of a full handshake: no certificate chain on a
@@ -89,8 +96,8 @@ func newHTTPClient(cfg Config, wc *wireCounter) (*http.Client, error) {
 		},
 		TLSHandshakeTimeout:   min(10*time.Second, cfg.AttemptTimeout),
 		ResponseHeaderTimeout: cfg.AttemptTimeout,
-		MaxIdleConns:          2,
-		MaxIdleConnsPerHost:   2,
+		MaxIdleConns:          cfg.MaxIdleConns,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConns,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}

@@ -95,7 +95,7 @@ func New(cfg Config, store Store, auth Authenticator) (*Uploader, error) {
 		return nil, fmt.Errorf("new uploader: %w", err)
 	}
 	wc := &wireCounter{}
-	hc, err := newHTTPClient(cfg, wc)
+	hc, err := newHTTPClient(cfg, wc, auth)
 	if err != nil {
 		return nil, fmt.Errorf("new uploader: %w", err)
 	}
@@ -285,7 +285,7 @@ func (u *Uploader) attempt(ctx context.Context, rec outbox.Record) time.Duration
 		return 0
 	}
 	var throttle time.Duration
-	if derr.Kind == KindThrottled {
+	if derr.Kind == KindThrottled && !u.cfg.SpreadRetryAfter {
 		throttle = u.pace.throttled(at)
 	}
 	next := u.sched.next(rec, derr, at, u.rand(), throttle)

@@ -16,48 +16,11 @@ import (
 
 var rounds = flag.Int("fault.rounds", 1, "times to go through every fault")
 
-// phase is one misbehaviour of the endpoint: faults for its next valid
-// requests, or an outage.
-type phase struct {
-	name   string
-	faults []punchsim.Fault
-	outage time.Duration
-}
-
-// stall is longer than the agent's attempt timeout (2 s in the test
-// config): the agent gives up and retries, the fake never answers.
-const stall = 10 * time.Second
-
-func phases() []phase {
-	f := func(k punchsim.FaultKind, n int) []punchsim.Fault {
-		fs := make([]punchsim.Fault, n)
-		for i := range fs {
-			fs[i] = punchsim.Fault{Kind: k}
-		}
-		return fs
-	}
-	return []phase{
-		{name: "outage", outage: 1500 * time.Millisecond},
-		{name: "500s", faults: f(punchsim.ServerError, 4)},
-		{name: "429 with Retry-After", faults: []punchsim.Fault{
-			{Kind: punchsim.RateLimited, RetryAfter: "1"}, {Kind: punchsim.RateLimited, RetryAfter: "1"}}},
-		{name: "503 with Retry-After", faults: []punchsim.Fault{{Kind: punchsim.Unavailable, RetryAfter: "1"}}},
-		{name: "resets", faults: f(punchsim.Reset, 3)},
-		{name: "10 s stalls", faults: []punchsim.Fault{{Kind: punchsim.Stall, Delay: stall}, {Kind: punchsim.Stall, Delay: stall}}},
-		{name: "unsigned 204", faults: f(punchsim.Unsigned, 2)},
-		{name: "forged 204", faults: f(punchsim.BadSignature, 2)},
-		{name: "204 signed 10 minutes ago", faults: f(punchsim.OldTimestamp, 1)},
-		{name: "SIGNTEST probe", faults: f(punchsim.SignTest, 2)},
-		{name: "all at once", faults: []punchsim.Fault{
-			{Kind: punchsim.Reset}, {Kind: punchsim.SignTest}, {Kind: punchsim.ServerError},
-			{Kind: punchsim.BadSignature}, {Kind: punchsim.RateLimited, RetryAfter: "1"}, {Kind: punchsim.Unsigned}}},
-	}
-}
+// phases is the fault suite (shared with the gateway's suite).
+func phases() []harness.FaultPhase { return harness.FaultPhases() }
 
 // unverified are the faults that answer 204 without a valid signature.
-var unverified = map[punchsim.FaultKind]bool{
-	punchsim.Unsigned: true, punchsim.BadSignature: true, punchsim.OldTimestamp: true, punchsim.SignTest: true,
-}
+var unverified = harness.UnverifiedFaults
 
 func TestFaultsWhileDriving(t *testing.T) {
 	rig := harness.NewRig(t, agentBin, harness.RigOptions{
@@ -74,22 +37,22 @@ func TestFaultsWhileDriving(t *testing.T) {
 		for _, p := range phases() {
 			start := time.Now()
 			before := len(rig.Endpoint.Accepted())
-			if p.outage > 0 {
+			if p.Outage > 0 {
 				outages++
 				if err := rig.Endpoint.Stop(); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(p.outage)
+				time.Sleep(p.Outage)
 				if err := rig.Endpoint.Start(); err != nil {
 					t.Fatal(err)
 				}
 			} else {
-				rig.Endpoint.Inject(p.faults...)
-				testsupport.WaitFor(t, time.Minute, p.name+": faults taken", func() bool { return rig.Endpoint.Pending() == 0 })
+				rig.Endpoint.Inject(p.Faults...)
+				testsupport.WaitFor(t, time.Minute, p.Name+": faults taken", func() bool { return rig.Endpoint.Pending() == 0 })
 			}
 			// Recovered: a punch accepted after the faults.
-			testsupport.WaitFor(t, time.Minute, p.name+": a delivery after", func() bool { return len(rig.Endpoint.Accepted()) > before })
-			t.Logf("round %d, %s: recovered in %s", round+1, p.name, time.Since(start).Round(time.Millisecond))
+			testsupport.WaitFor(t, time.Minute, p.Name+": a delivery after", func() bool { return len(rig.Endpoint.Accepted()) > before })
+			t.Logf("round %d, %s: recovered in %s", round+1, p.Name, time.Since(start).Round(time.Millisecond))
 		}
 	}
 	if err := shifts.Stop(); err != nil {
@@ -138,7 +101,7 @@ func checkEveryFaultHit(t *testing.T, rig *harness.Rig) {
 	t.Helper()
 	applied := rig.Endpoint.Stats().Faults
 	for _, p := range phases() {
-		for _, f := range p.faults {
+		for _, f := range p.Faults {
 			if applied[f.Kind] == 0 {
 				t.Errorf("fault %s was never applied", f.Kind)
 			}

@@ -15,16 +15,21 @@ const AgentPackage = "taxi-agent/cmd/agent"
 // Build compiles the agent into dir and returns the binary's path. With
 // race set it is built with the race detector.
 func Build(dir string, race bool) (string, error) {
+	return BuildCommand(dir, AgentPackage, "agent", race)
+}
+
+// BuildCommand compiles the main package pkg into dir/name, as Build does.
+func BuildCommand(dir, pkg, name string, race bool) (string, error) {
 	goBin, err := goTool()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "agent")
+	bin := filepath.Join(dir, name)
 	args := []string{"build", "-o", bin}
 	if race {
 		args = append(args, "-race")
 	}
-	args = append(args, AgentPackage)
+	args = append(args, pkg)
 	cmd := exec.Command(goBin, args...)
 	cmd.Env = os.Environ()
 	if !race {
@@ -32,7 +37,7 @@ func Build(dir string, race bool) (string, error) {
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("build agent: %w\n%s", err, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("build %s: %w\n%s", name, err, strings.TrimSpace(string(out)))
 	}
 	return bin, nil
 }

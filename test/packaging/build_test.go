@@ -172,8 +172,9 @@ func TestSHA256SUMS(t *testing.T) {
 	if !slices.Equal(listed, built) {
 		t.Errorf("SHA256SUMS lists %q, built %q", listed, built)
 	}
-	if len(built) != len(binaries)+len(debs) {
-		t.Errorf("built %d files %q, want %d binaries and %d packages", len(built), built, len(binaries), len(debs))
+	if want := len(binaries) + len(debs) + len(gatewayBinaries) + len(gatewayDebs); len(built) != want {
+		t.Errorf("built %d files %q, want %d agent and %d gateway binaries, %d agent and %d gateway packages",
+			len(built), built, len(binaries), len(gatewayBinaries), len(debs), len(gatewayDebs))
 	}
 }
 
@@ -230,6 +231,11 @@ func builtFiles(tb testing.TB, dir string) []string {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	gw, err := filepath.Glob(filepath.Join(dir, "taxi-gateway_*"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	matches = append(matches, gw...)
 	names := make([]string, 0, len(matches))
 	for _, m := range matches {
 		names = append(names, filepath.Base(m))

@@ -1,0 +1,54 @@
+package harness
+
+import (
+	"time"
+
+	"taxi-agent/internal/punchsim"
+)
+
+// FaultPhase is one misbehaviour of the endpoint in the fault suite:
+// faults for its next valid requests, or an outage.
+type FaultPhase struct {
+	Name   string
+	Faults []punchsim.Fault
+	Outage time.Duration
+}
+
+// FaultStall is longer than the agent's attempt timeout in NewConfig (2 s):
+// the agent gives up and retries, the fake never answers.
+const FaultStall = 10 * time.Second
+
+// FaultPhases is every fault class the agent must come through with each
+// event delivered once and in order, in direct mode and through
+// taxi-gateway alike.
+func FaultPhases() []FaultPhase {
+	f := func(k punchsim.FaultKind, n int) []punchsim.Fault {
+		fs := make([]punchsim.Fault, n)
+		for i := range fs {
+			fs[i] = punchsim.Fault{Kind: k}
+		}
+		return fs
+	}
+	return []FaultPhase{
+		{Name: "outage", Outage: 1500 * time.Millisecond},
+		{Name: "500s", Faults: f(punchsim.ServerError, 4)},
+		{Name: "429 with Retry-After", Faults: []punchsim.Fault{
+			{Kind: punchsim.RateLimited, RetryAfter: "1"}, {Kind: punchsim.RateLimited, RetryAfter: "1"}}},
+		{Name: "503 with Retry-After", Faults: []punchsim.Fault{{Kind: punchsim.Unavailable, RetryAfter: "1"}}},
+		{Name: "resets", Faults: f(punchsim.Reset, 3)},
+		{Name: "10 s stalls", Faults: []punchsim.Fault{{Kind: punchsim.Stall, Delay: FaultStall}, {Kind: punchsim.Stall, Delay: FaultStall}}},
+		{Name: "unsigned 204", Faults: f(punchsim.Unsigned, 2)},
+		{Name: "forged 204", Faults: f(punchsim.BadSignature, 2)},
+		{Name: "204 signed 10 minutes ago", Faults: f(punchsim.OldTimestamp, 1)},
+		{Name: "SIGNTEST probe", Faults: f(punchsim.SignTest, 2)},
+		{Name: "all at once", Faults: []punchsim.Fault{
+			{Kind: punchsim.Reset}, {Kind: punchsim.SignTest}, {Kind: punchsim.ServerError},
+			{Kind: punchsim.BadSignature}, {Kind: punchsim.RateLimited, RetryAfter: "1"}, {Kind: punchsim.Unsigned}}},
+	}
+}
+
+// UnverifiedFaults are the faults that answer 204 without a valid
+// signature.
+var UnverifiedFaults = map[punchsim.FaultKind]bool{
+	punchsim.Unsigned: true, punchsim.BadSignature: true, punchsim.OldTimestamp: true, punchsim.SignTest: true,
+}
