@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/admin"
+	"taxi-agent/internal/daemon"
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/uploader"
@@ -51,6 +52,14 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	} else {
 		rep.Daemon.Error = s.NoDaemon.Error()
+		spill := cfg.Outbox.Path + daemon.SpillSuffix
+		n, damaged, err := daemon.ReadSpill(spill)
+		if n > 0 || damaged > 0 || err != nil {
+			rep.HeldOnDisk = &heldOnDisk{SpillFile: spill, Events: n, Damaged: damaged}
+			if err != nil {
+				rep.HeldOnDisk.Error = err.Error()
+			}
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -73,20 +82,31 @@ type statusReport struct {
 	Outbox                  outbox.Stats `json:"outbox"`
 
 	// The daemon's view, when it runs.
-	Version      *version.Info      `json:"version,omitempty"`
-	StartedAt    *time.Time         `json:"started_at,omitempty"`
-	Uptime       *admin.Duration    `json:"uptime_seconds,omitempty"`
-	Clock        *admin.ClockStatus `json:"clock,omitempty"`
-	Meter        *meter.LinkStats   `json:"meter,omitempty"`
-	Held         *admin.HeldStatus  `json:"held_in_memory,omitempty"`
-	Uploader     *uploader.Status   `json:"uploader,omitempty"`
-	Connectivity json.RawMessage    `json:"connectivity,omitempty"`
-	Quarantined  string             `json:"quarantined,omitempty"`
+	Version   *version.Info      `json:"version,omitempty"`
+	StartedAt *time.Time         `json:"started_at,omitempty"`
+	Uptime    *admin.Duration    `json:"uptime_seconds,omitempty"`
+	Clock     *admin.ClockStatus `json:"clock,omitempty"`
+	Meter     *meter.LinkStats   `json:"meter,omitempty"`
+	Held      *admin.HeldStatus  `json:"held_in_memory,omitempty"`
+	// HeldOnDisk is the spill file an agent left (read while it is
+	// stopped): events it held that the outbox has not yet taken.
+	HeldOnDisk   *heldOnDisk      `json:"held_on_disk,omitempty"`
+	Uploader     *uploader.Status `json:"uploader,omitempty"`
+	Connectivity json.RawMessage  `json:"connectivity,omitempty"`
+	Quarantined  string           `json:"quarantined,omitempty"`
 	// StorageStuckSince is set while an outbox commit has not returned
 	// within outbox.commit_timeout; the outbox counts are then not read.
 	StorageStuckSince *time.Time `json:"storage_stuck_since,omitempty"`
 
 	status *admin.Status // the same, for the text form
+}
+
+// heldOnDisk is what a stopped agent's spill file holds.
+type heldOnDisk struct {
+	SpillFile string `json:"spill_file"`
+	Events    int    `json:"events"`
+	Damaged   int    `json:"damaged_lines,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // daemonState says whether the daemon answered.
@@ -117,11 +137,32 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 		hints = append(hints, meterSection(line, st, now)...)
 		if h := st.Held; h.Count > 0 {
 			line("held", "%d event(s) kept in memory since %s, not yet stored: %s", h.Count, clockTime(h.Oldest), h.Reason)
-			hints = append(hints, "events wait in memory for the outbox (stored as soon as it accepts; lost if the agent stops now): see the outbox line")
+			switch {
+			case h.SpillError != "":
+				line("", "SPILL FAILED: %d of them on disk in %s: %s", h.OnDisk, h.SpillFile, h.SpillError)
+				hints = append(hints, "events wait in memory for the outbox and could not all be written to the spill file (lost if the agent stops now): see the outbox line and the disk")
+			case h.OnDisk < h.Count:
+				line("", "%d of them on disk in %s so far", h.OnDisk, h.SpillFile)
+				hints = append(hints, "events wait for the outbox (stored as soon as it accepts): see the outbox line")
+			default:
+				line("", "all on disk in %s: stored at the next start if the agent stops first", h.SpillFile)
+				hints = append(hints, "events wait for the outbox (stored as soon as it accepts, kept on disk meanwhile): see the outbox line")
+			}
 		}
 	} else {
 		line("daemon", "NOT RUNNING (no answer on %s); the outbox below is read from its file", r.Daemon.Socket)
 		hints = append(hints, "start it with 'systemctl start taxi-agent' (logs: 'journalctl -u taxi-agent')")
+		if h := r.HeldOnDisk; h != nil {
+			switch {
+			case h.Error != "":
+				line("held", "spill file %s not readable: %s", h.SpillFile, h.Error)
+			case h.Damaged > 0:
+				line("held", "%d event(s) in %s, not yet in the outbox, and %d damaged line(s): the agent stores them when it starts", h.Events, h.SpillFile, h.Damaged)
+			default:
+				line("held", "%d event(s) in %s, not yet in the outbox: the agent stores them when it starts", h.Events, h.SpillFile)
+			}
+			hints = append(hints, "the agent stopped with held events; keep "+h.SpillFile+" and start the agent: it stores them first")
+		}
 	}
 
 	if st := r.status; st != nil && !st.StorageStuckSince.IsZero() {

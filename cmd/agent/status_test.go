@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"regexp"
 	"strconv"
@@ -171,4 +173,39 @@ var uploaderText = []string{
 	"answer keys 1: PUB_KEY_ID_0101; asking for PUB_KEY_ID_0101\n",
 	"wechatpay time 10m0s ahead of this terminal's clock (learned 1m00s ago from 3 answer(s))\n",
 	" SIGNING WITH WECHAT PAY'S TIME",
+}
+
+// TestStatusStoppedWithSpillFile: an agent stopped while events were
+// held left its spill file; status with the agent stopped says how many
+// events wait there (and a torn line), and that the next start stores them.
+func TestStatusStoppedWithSpillFile(t *testing.T) {
+	e := newEnv(t, false)
+	js := `{"record":{"event":{"event_type":"SIGN_IN","driver_license":"42108319880906011X"},"identity":"SIGN_IN|42108319880906011X|20261130115000|7"},"arrived":"2026-11-30T03:50:00Z"}`
+	good := fmt.Sprintf("%08x %s\n", crc32.Checksum([]byte(js), crc32.MakeTable(crc32.Castagnoli)), js)
+	spill := e.outbox + ".held"
+	if err := os.WriteFile(spill, []byte(good+good[:40]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := cli(t, "status", "-config", e.config)
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, errOut)
+	}
+	flat := spaces.ReplaceAllString(out, " ")
+	for _, w := range []string{"held 1 event(s) in " + spill + ", not yet in the outbox, and 1 damaged line(s): the agent stores them when it starts\n",
+		"! the agent stopped with held events; keep " + spill} {
+		if !strings.Contains(flat, w) {
+			t.Errorf("status lacks %q:\n%s", w, out)
+		}
+	}
+	out, _, err = cli(t, "status", "-config", e.config, "-json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		HeldOnDisk *heldOnDisk `json:"held_on_disk"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.HeldOnDisk == nil ||
+		*rep.HeldOnDisk != (heldOnDisk{SpillFile: spill, Events: 1, Damaged: 1}) {
+		t.Fatalf("held_on_disk %+v (%v) in %s", rep.HeldOnDisk, err, out)
+	}
 }

@@ -95,6 +95,13 @@ type HeldStatus struct {
 	Count  int       `json:"count"`
 	Oldest time.Time `json:"oldest,omitzero"`  // arrival of the oldest
 	Reason string    `json:"reason,omitempty"` // why the last store failed
+	// SpillFile is the file held events are also written to, so that a
+	// stop, kill or power cut does not lose them; OnDisk is how many of
+	// them it holds, SpillError why the last write to it failed (the
+	// events not on disk are then only in memory).
+	SpillFile  string `json:"spill_file,omitempty"`
+	OnDisk     int    `json:"on_disk"`
+	SpillError string `json:"spill_error,omitempty"`
 }
 
 // ClockStatus says whether the wall clock can be trusted for event times.

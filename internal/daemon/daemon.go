@@ -92,7 +92,14 @@ func Run(ctx context.Context, opts Options) error {
 		log.Error("outbox file was corrupt and has been moved aside; a fresh outbox was started", "err", q)
 	}
 	d := &Daemon{cfg: cfg, log: log, clock: clock, outbox: ob, started: time.Now(), server: wechatpay.NewServerClock(nil, nil)}
-	d.held = newHeldQueue(d.enqueue, log.With("component", "outbox"))
+	// Events an earlier run held are stored before the meter link opens,
+	// ahead of anything new.
+	d.held, err = newHeldQueue(d.enqueue, cfg.Outbox.Path+SpillSuffix, log.With("component", "outbox"))
+	if err != nil {
+		ob.Close()
+		return err
+	}
+	d.held.flush()
 
 	auth, err := newAuth(cfg, d.server, log)
 	if err != nil {

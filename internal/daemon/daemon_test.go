@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,11 @@ type rig struct {
 	srv   *punchsim.Server
 	meter *metersim.Meter
 	d     *Daemon
+	cfg   config.Config
+	logs  *testsupport.SyncBuffer // the daemon's log, also in the test's
+	// stop cancels Run and returns its error, as SIGTERM does; the test's
+	// cleanup calls it too.
+	stop func() error
 }
 
 // startDaemon runs the real pipeline against a pseudo-terminal and the fake
@@ -65,17 +71,31 @@ func startDaemon(t *testing.T, clock *stamp.Clock, edit ...func(*config.Config, 
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	return runDaemon(t, cfg, srv, pty, mo, clock)
+}
 
+// runDaemon runs the pipeline with cfg against pty's meter end until the
+// test ends or rig.stop.
+func runDaemon(t *testing.T, cfg config.Config, srv *punchsim.Server, pty *metersim.PTY, mo metersim.Options, clock *stamp.Clock) rig {
+	t.Helper()
+	logs := &testsupport.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *Daemon, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Config: cfg, Clock: clock, Logger: testLogger(t), Ready: func(d *Daemon) { ready <- d },
+		done <- Run(ctx, Options{Config: cfg, Clock: clock, Logger: slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelDebug})), Ready: func(d *Daemon) { ready <- d },
 			OpenPort: func() (io.ReadWriteCloser, error) { return meter.OpenSerial(meter.PortConfig{Device: pty.Path}) }})
 	}()
+	var (
+		once   sync.Once
+		runErr error
+	)
+	stop := func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
@@ -83,10 +103,11 @@ func startDaemon(t *testing.T, clock *stamp.Clock, edit ...func(*config.Config, 
 	select {
 	case d = <-ready:
 	case err := <-done:
+		done <- err // for stop
 		t.Fatalf("daemon did not start: %v", err)
 	}
 	m := metersim.New(pty.Master, mo)
-	return rig{srv: srv, meter: m, d: d}
+	return rig{srv: srv, meter: m, d: d, cfg: cfg, logs: logs, stop: stop}
 }
 
 func waitAccepted(t *testing.T, srv *punchsim.Server, n int) []punchsim.Punch {
@@ -171,11 +192,6 @@ func waitStatus(t *testing.T, d *Daemon, what string, cond func(admin.Status) bo
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// testLogger sends the daemon's logs to the test's log at debug level.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 type tWriter struct{ t *testing.T }

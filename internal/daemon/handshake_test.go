@@ -26,6 +26,15 @@ import (
 // full until then.
 func fillOutbox(t *testing.T, ob *outbox.Outbox) int {
 	t.Helper()
+	n, err := fillWith(ob.Enqueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// fillWith fills an outbox through enqueue as fillOutbox does.
+func fillWith(enqueue func(outbox.Record) (uint64, bool, error)) (int, error) {
 	// Identities of 2 kB fill the file in a few hundred writes and still
 	// fit a page, as the outbox's reserve for deliveries assumes (with
 	// 30 kB ones a delivery at the bound found no room). They sort before
@@ -33,7 +42,7 @@ func fillOutbox(t *testing.T, ob *outbox.Outbox) int {
 	pad := "A" + strings.Repeat("p", 2000)
 	n, refusals := 0, 0
 	for i := range 5000 {
-		_, _, err := ob.Enqueue(outbox.Record{
+		_, _, err := enqueue(outbox.Record{
 			Event:    punch.Event{Type: punch.SignIn, DriverLicense: "11010519491231002X", PlateNumber: "粤B12345", RegionID: 440300},
 			Identity: pad + "SIGN_IN|11010519491231002X|" + strconv.Itoa(i), ReceivedAt: time.Unix(60, 0), BootID: "boot-1", Monotonic: time.Minute,
 		})
@@ -42,16 +51,15 @@ func fillOutbox(t *testing.T, ob *outbox.Outbox) int {
 			pad = ""
 		case errors.Is(err, outbox.ErrFull):
 			if refusals++; refusals == 5 {
-				return n
+				return n, nil
 			}
 		case err != nil:
-			t.Fatal(err)
+			return n, err
 		default:
 			n, refusals = n+1, 0
 		}
 	}
-	t.Fatal("a 1 MiB outbox took 5000 records")
-	return 0
+	return n, errors.New("a 1 MiB outbox took 5000 records")
 }
 
 // TestSignInKeptWhileOutboxRefuses: the outbox is full (a backlog waiting

@@ -28,30 +28,58 @@ type heldEvent struct {
 	rec        outbox.Record
 	deadReason string // stored dead with this reason, if set
 	arrived    time.Time
+	seq        uint64 // order of holding, from 1 in each run
 }
 
 // heldQueue keeps sign-ins whose store failed, in arrival order, and
 // stores them as soon as the outbox accepts. A meter does not re-send a
 // sign-in, so memory is its only copy until then. Every store goes
 // through the queue's lock, so nothing that arrived later is stored ahead
-// of a held event.
+// of a held event. Each held event is also handed to the spill file, so
+// that a stop, a kill or a power cut before the store does not lose it.
 type heldQueue struct {
 	store func(outbox.Record, string) (uint64, bool, error)
 	log   *slog.Logger
 	wake  chan struct{}
+	spill *spill
 
 	mu      sync.Mutex
 	events  []heldEvent
 	lastErr error
+	nextSeq uint64
 
 	// snapshot is what status reports, published under mu after every
 	// change: status must answer while a store holds mu, stuck in the
 	// kernel.
-	snapshot atomic.Pointer[admin.HeldStatus]
+	snapshot atomic.Pointer[heldSnapshot]
 }
 
-func newHeldQueue(store func(outbox.Record, string) (uint64, bool, error), log *slog.Logger) *heldQueue {
-	return &heldQueue{store: store, log: log, wake: make(chan struct{}, 1)}
+// heldSnapshot is the queue as status last saw it; the held events carry
+// the seqs firstSeq, firstSeq+1, ….
+type heldSnapshot struct {
+	admin.HeldStatus
+	firstSeq uint64
+}
+
+// newHeldQueue returns a queue storing with store and spilling to
+// spillPath. The events an earlier run left in the spill file are put back
+// at its head, in their order; the caller then flushes them.
+func newHeldQueue(store func(outbox.Record, string) (uint64, bool, error), spillPath string, log *slog.Logger) (*heldQueue, error) {
+	q := &heldQueue{store: store, log: log, wake: make(chan struct{}, 1), spill: newSpill(spillPath, log)}
+	events, err := q.spill.load()
+	if err != nil {
+		return nil, err
+	}
+	q.events = events
+	q.nextSeq = uint64(len(events)) + 1
+	if len(events) > 0 {
+		q.log.Warn("held events recovered from the spill file; stored ahead of new events",
+			"spill_file", spillPath, "held", len(events))
+	}
+	q.mu.Lock()
+	q.publishLocked()
+	q.mu.Unlock()
+	return q, nil
 }
 
 // storeInOrder stores rec after every held event. With keep set (a
@@ -77,7 +105,10 @@ func (q *heldQueue) storeInOrder(rec outbox.Record, deadReason string, keep bool
 			return 0, false, errors.Join(errHeld, q.lastErr) // a legacy meter's re-send of a held sign-in
 		}
 	}
-	q.events = append(q.events, heldEvent{rec: rec, deadReason: deadReason, arrived: time.Now()})
+	h := heldEvent{rec: rec, deadReason: deadReason, arrived: time.Now(), seq: q.nextSeq}
+	q.nextSeq++
+	q.events = append(q.events, h)
+	q.spill.add(h)
 	q.log.Error("event could not be stored; kept in memory and stored as soon as the outbox accepts",
 		"event_type", rec.Event.Type, "driver_license", redact.LicenceValue(rec.Event.DriverLicense),
 		"held", len(q.events), "err", q.lastErr)
@@ -98,6 +129,9 @@ func (q *heldQueue) flushLocked() error {
 			return err
 		}
 		q.events = q.events[1:]
+		if len(q.events) == 0 {
+			q.spill.markEmptied()
+		}
 		q.log.Info("held event stored", "id", id, "duplicate", dup, "event_type", h.rec.Event.Type,
 			"driver_license", redact.LicenceValue(h.rec.Event.DriverLicense), "held_for", time.Since(h.arrived).Round(time.Millisecond),
 			"still_held", len(q.events))
@@ -116,6 +150,9 @@ func (q *heldQueue) flush() bool {
 // run retries the store with capped backoff while events are held, until
 // ctx ends. stored is called after events were stored.
 func (q *heldQueue) run(ctx context.Context, stored func()) {
+	spillDone := make(chan struct{})
+	go func() { q.spill.run(ctx.Done()); close(spillDone) }()
+	defer func() { <-spillDone }()
 	wait := heldRetryMin
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -148,35 +185,53 @@ func (q *heldQueue) run(ctx context.Context, stored func()) {
 // status reports the queue for `agent status`, from the last snapshot:
 // it never waits for a store in flight.
 func (q *heldQueue) status() admin.HeldStatus {
-	if st := q.snapshot.Load(); st != nil {
-		return *st
+	snap := q.snapshot.Load()
+	if snap == nil {
+		return admin.HeldStatus{}
 	}
-	return admin.HeldStatus{}
+	st := snap.HeldStatus
+	sp := q.spill.state()
+	st.SpillFile = q.spill.path
+	if sp.err != nil {
+		st.SpillError = sp.err.Error()
+	}
+	if st.Count > 0 && sp.written >= snap.firstSeq {
+		st.OnDisk = min(st.Count, int(sp.written-snap.firstSeq+1))
+	}
+	return st
 }
 
 // publishLocked takes the snapshot status reports.
 func (q *heldQueue) publishLocked() {
-	st := admin.HeldStatus{Count: len(q.events)}
+	snap := heldSnapshot{HeldStatus: admin.HeldStatus{Count: len(q.events)}}
 	if len(q.events) > 0 {
-		st.Oldest = q.events[0].arrived
+		snap.Oldest = q.events[0].arrived
+		snap.firstSeq = q.events[0].seq
 		if q.lastErr != nil {
-			st.Reason = q.lastErr.Error()
+			snap.Reason = q.lastErr.Error()
 		}
 	}
-	q.snapshot.Store(&st)
+	q.snapshot.Store(&snap)
 }
 
-// drain makes a last attempt at shutdown and logs, loudly, whatever is
-// still held: the process is about to lose it.
+// drain makes a last attempt at shutdown, after run has returned, and
+// brings the spill file up to date. It logs whatever is still held: from
+// the spill file the next start stores it, unless the file could not be
+// written, and then it is lost with this process.
 func (q *heldQueue) drain() {
-	if q.flush() {
-		return
-	}
+	q.flush()
+	spillErr := q.spill.sync()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, h := range q.events {
-		q.log.Error("stopping with an event the outbox never accepted; it is lost with this process",
-			"event_type", h.rec.Event.Type, "driver_license", redact.LicenceValue(h.rec.Event.DriverLicense),
-			"identity", h.rec.Identity, "event_time", h.rec.Event.EventTime, "err", q.lastErr)
+		log := q.log.Warn
+		msg := "stopping with an event the outbox never accepted; it is kept in the spill file and stored at the next start"
+		if spillErr != nil {
+			log = q.log.Error
+			msg = "stopping with an event the outbox never accepted and the spill file could not keep; it is lost with this process"
+		}
+		log(msg, "event_type", h.rec.Event.Type, "driver_license", redact.LicenceValue(h.rec.Event.DriverLicense),
+			"identity", h.rec.Identity, "event_time", h.rec.Event.EventTime, "spill_file", q.spill.path,
+			"err", q.lastErr, "spill_err", spillErr)
 	}
 }
