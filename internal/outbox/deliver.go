@@ -125,7 +125,9 @@ func (o *Outbox) change(op string, id uint64, from State, fn func(bs buckets, r 
 	if err := o.writable(); err != nil {
 		return fmt.Errorf("%s %d: %w", op, id, err)
 	}
+	var wtx *bolt.Tx
 	err := o.update(func(tx *bolt.Tx) error {
+		wtx = tx
 		bs, err := openBuckets(tx)
 		if err != nil {
 			return err
@@ -139,6 +141,7 @@ func (o *Outbox) change(op string, id uint64, from State, fn func(bs buckets, r 
 	if err != nil {
 		return fmt.Errorf("%s %d: %w", op, id, err)
 	}
+	o.notePages(&o.changePages, wtx)
 	return nil
 }
 

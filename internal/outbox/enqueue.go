@@ -77,7 +77,9 @@ func (o *Outbox) enqueue(r Record, deadReason string) (id uint64, dup bool, err 
 
 func (o *Outbox) enqueueOnce(r *Record) (id uint64, dup bool, err error) {
 	now := o.opts.Now()
+	var wtx *bolt.Tx
 	err = o.update(func(tx *bolt.Tx) error {
+		wtx = tx
 		bs, err := openBuckets(tx)
 		if err != nil {
 			return err
@@ -124,6 +126,7 @@ func (o *Outbox) enqueueOnce(r *Record) (id uint64, dup bool, err error) {
 	case err != nil:
 		return 0, false, err
 	}
+	o.notePages(&o.enqueuePages, wtx)
 	return id, false, nil
 }
 

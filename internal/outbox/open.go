@@ -30,6 +30,12 @@ type Outbox struct {
 	closed       atomic.Bool
 	commits      commitWatch
 
+	// enqueuePages and changePages are the most pages one enqueue, and
+	// one delivery or other change of a stored record, has allocated
+	// since Open: hasRoom sizes its slack and its reserve by them.
+	enqueuePages atomic.Int64
+	changePages  atomic.Int64
+
 	mu        sync.Mutex // guards the fields below
 	lastPrune time.Time
 	full      bool

@@ -2,9 +2,11 @@ package outbox
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // The size bound. bbolt refuses to grow the file past Options.MaxSize with
@@ -13,6 +15,16 @@ import (
 // the brim by Enqueue could then no longer be drained. So Enqueue stops
 // while reservePages pages are still free below bbolt's limit, and only
 // Enqueue checks: the uploader and the technician may use the reserve.
+//
+// How many pages a transaction needs depends on the records: a record
+// with a 2 kB identity puts 2 kB keys in the identity index's branches,
+// which then hold a handful of keys each, so the index is deep and its
+// nodes span several pages. Fixed guesses fell short (an enqueue took
+// more than its slack and ate the delivery reserve; a prune batch of 64
+// needed more pages than the whole reserve and, failing as one
+// transaction, deleted nothing), so hasRoom sizes both by the largest
+// enqueue and change measured since Open, and deleteDelivered splits a
+// batch that does not fit down to single records.
 const (
 	// enqueueSlackPages is an upper bound of the pages one enqueue
 	// allocates (two leaves, their branches, the root); with at least
@@ -24,7 +36,8 @@ const (
 
 	// deleteBatch bounds the records removed per transaction by prune
 	// and purge: removing a record also dirties a random leaf of the
-	// identity index, so a batch needs up to this many fresh pages.
+	// identity index and its branches, so a batch needs many fresh
+	// pages; at the bound deleteDelivered splits it.
 	deleteBatch = 64
 
 	// roomBatches bounds the work Enqueue spends pruning for room.
@@ -50,7 +63,7 @@ func reservePages(maxSize, pageSize int) int {
 // and they must cover the reserve too, or a delivery could find none.
 func (o *Outbox) hasRoom(tx *bolt.Tx) bool {
 	st := o.db.Stats()
-	want := enqueueSlackPages + o.reservePages
+	want := o.slackPages() + o.reserve()
 	free := st.FreePageN + st.PendingPageN
 	if free >= want {
 		return true
@@ -58,6 +71,34 @@ func (o *Outbox) hasRoom(tx *bolt.Tx) bool {
 	ps := o.db.Info().PageSize
 	need := int(tx.Size()) + (want-free)*ps
 	return boltFits(need, o.opts.MaxSize, o.db.AllocSize)
+}
+
+// slackPages is what one enqueue may allocate: the most one has, at
+// least enqueueSlackPages.
+func (o *Outbox) slackPages() int {
+	return max(enqueueSlackPages, int(o.enqueuePages.Load()))
+}
+
+// reserve is the free pages kept for deliveries, dead-letters and
+// prunes: reservePages, and at least one change plus the deletion of one
+// delivered record, which dirties no more than an enqueue (the same
+// record and identity paths), so that the pages a full outbox has left
+// can always deliver once and prune once.
+func (o *Outbox) reserve() int {
+	return max(o.reservePages, int(o.changePages.Load())+o.slackPages())
+}
+
+// notePages records that tx, committed, allocated pages; into keeps the
+// largest such count.
+func (o *Outbox) notePages(into *atomic.Int64, tx *bolt.Tx) {
+	st := tx.Stats()
+	n := st.GetPageAlloc() / int64(o.db.Info().PageSize)
+	for {
+		cur := into.Load()
+		if n <= cur || into.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // boltFits reports whether bbolt would let its data grow to sz bytes: it
@@ -135,8 +176,25 @@ func (o *Outbox) pruneForRoom() (total int, err error) {
 }
 
 // deleteDelivered removes the delivered records among ids whose delivery
-// is not after cutoff (any, for a zero cutoff).
+// is not after cutoff (any, for a zero cutoff). A batch that needs more
+// fresh pages than the full file has left is split in halves, each its
+// own transaction, down to single records: the pages one committed half
+// frees are there for the next, so a full outbox can always be pruned.
 func (o *Outbox) deleteDelivered(ids []uint64, cutoff time.Time) (int, error) {
+	n, err := o.deleteDeliveredOnce(ids, cutoff)
+	if !errors.Is(err, berrors.ErrMaxSizeReached) || len(ids) < 2 {
+		return n, err
+	}
+	half := len(ids) / 2
+	n, err = o.deleteDelivered(ids[:half], cutoff)
+	if err != nil {
+		return n, err
+	}
+	m, err := o.deleteDelivered(ids[half:], cutoff)
+	return n + m, err
+}
+
+func (o *Outbox) deleteDeliveredOnce(ids []uint64, cutoff time.Time) (int, error) {
 	n := 0
 	err := o.update(func(tx *bolt.Tx) error {
 		bs, err := openBuckets(tx)
