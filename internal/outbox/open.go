@@ -26,6 +26,7 @@ type Outbox struct {
 	db   *bolt.DB
 
 	quarantined  error
+	pageSize     int
 	reservePages int
 	closed       atomic.Bool
 	commits      commitWatch
@@ -73,7 +74,8 @@ func open(path string, opts Options, t tuning) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.reservePages = reservePages(opts.MaxSize, o.db.Info().PageSize)
+	o.pageSize = o.db.Info().PageSize
+	o.reservePages = reservePages(opts.MaxSize, o.pageSize)
 	return o, nil
 }
 

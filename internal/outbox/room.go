@@ -92,7 +92,7 @@ func (o *Outbox) reserve() int {
 // largest such count.
 func (o *Outbox) notePages(into *atomic.Int64, tx *bolt.Tx) {
 	st := tx.Stats()
-	n := st.GetPageAlloc() / int64(o.db.Info().PageSize)
+	n := st.GetPageAlloc() / int64(o.pageSize)
 	for {
 		cur := into.Load()
 		if n <= cur || into.CompareAndSwap(cur, n) {
