@@ -12,6 +12,7 @@ import (
 	"taxi-agent/internal/meter"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/punch"
+	"taxi-agent/internal/testsupport"
 )
 
 // Hex vectors of the shift handshake (docs/meter-protocol.md). Check bytes
@@ -169,7 +170,16 @@ func TestVendorCommandWords(t *testing.T) {
 func TestHeartbeatCountLimitWidth(t *testing.T) {
 	h := startLink(t, ok, func(c *meter.LinkConfig) { c.Dialect.CountLimitWidth = 2 })
 	m, _ := h.meter(metersim.Options{AnswerTimeout: 500 * time.Millisecond})
-	want(t, "2-byte count limit", converse(t, h, m, hexHeartbeat), hexHeartbeatAnsWide)
+	// converse's barrier is itself a heartbeat, whose answer could be taken
+	// for this one's: wait for this answer alone.
+	outs := func() []meter.FrameEvent {
+		return h.observed.find(func(e meter.FrameEvent) bool { return e.Dir == meter.DirOut })
+	}
+	if err := m.WriteRaw(unhex(t, hexHeartbeat)); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.WaitFor(t, 5*time.Second, "the heartbeat answer", func() bool { return len(outs()) == 1 })
+	want(t, "2-byte count limit", []string{strings.ToUpper(hex.EncodeToString(outs()[0].Raw))}, hexHeartbeatAnsWide)
 }
 
 // TestUnreadableAnsweredOnce: the agent's own 0xFF answer handed back by
