@@ -99,6 +99,7 @@ func TestRetryAfterCapped(t *testing.T) {
 	if wait := r2.NextAttempt.Sub(rec.NextAttempt); wait <= 0 || wait > time.Second+100*time.Millisecond {
 		t.Errorf("event 2 due %s after its 429, want within the first pace (BackoffMin, 1s)", wait)
 	}
+	e.clock.WaitSleeper(t, r2.NextAttempt, 1) // the loop waits for event 2's turn
 	e.clock.Set(r2.NextAttempt)
 	e.waitState(2, outbox.Delivered)
 	if r2 := e.store.get(2); r2.Attempts != 2 {
