@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"taxi-agent/internal/cli"
 	"taxi-agent/internal/config"
 )
 
@@ -14,28 +15,11 @@ import (
 // through the daemon's socket or, with the daemon stopped, the file.
 func cmdDriver(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	subs := []command{
-		{"set", "set the driver the meter is told about", cmdDriverSet},
-		{"clear", "forget the driver: the meter's requests are refused", cmdDriverClear},
-		{"show", "show the driver set", cmdDriverShow},
+		{Name: "set", Summary: "set the driver the meter is told about", Run: cmdDriverSet},
+		{Name: "clear", Summary: "forget the driver: the meter's requests are refused", Run: cmdDriverClear},
+		{Name: "show", Summary: "show the driver set", Run: cmdDriverShow},
 	}
-	if len(args) > 0 {
-		for _, c := range subs {
-			if c.name == args[0] {
-				return c.run(ctx, args[1:], stdout, stderr)
-			}
-		}
-		if args[0] != "-h" && args[0] != "-help" && args[0] != "help" {
-			fmt.Fprintf(stderr, "agent driver: unknown command %q\n", args[0])
-		}
-	}
-	fmt.Fprintln(stderr, "usage: agent driver <command> -config FILE [flags]\n\ncommands:")
-	for _, c := range subs {
-		fmt.Fprintf(stderr, "  %-6s %s\n", c.name, c.summary)
-	}
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "help") {
-		return nil
-	}
-	return errUsage
+	return cli.Dispatch(ctx, "agent driver", "-config FILE [flags]", subs, args, stdout, stderr)
 }
 
 // noteIdentity tells the technician when the config does not use the

@@ -11,26 +11,15 @@ import (
 	"time"
 
 	"taxi-agent/internal/admin"
+	"taxi-agent/internal/cli"
 	"taxi-agent/internal/meter"
 )
 
 // cmdMeter dispatches `agent meter <sub>`.
 func cmdMeter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "monitor" {
-		return cmdMeterMonitor(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) > 0 && args[0] != "-h" && args[0] != "-help" && args[0] != "help" {
-		fmt.Fprintf(stderr, "agent meter: unknown command %q\n", args[0])
-	}
-	fmt.Fprintln(stderr, "usage: agent meter monitor -config FILE [-answer] [-hex]\n\n"+
-		"  monitor  print every frame on the meter line, decoded (the agent must be stopped)")
-	if len(args) > 0 && args[0] != "-h" && args[0] != "-help" && args[0] != "help" {
-		return errUsage
-	}
-	if len(args) == 0 {
-		return errUsage
-	}
-	return nil
+	return cli.Dispatch(ctx, "agent meter", "-config FILE [flags]", []command{
+		{Name: "monitor", Summary: "print every frame on the meter line, decoded (the agent must be stopped)", Run: cmdMeterMonitor},
+	}, args, stdout, stderr)
 }
 
 func cmdMeterMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {

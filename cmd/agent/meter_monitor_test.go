@@ -200,7 +200,7 @@ func TestMeterMonitorPortBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer port.Close()
-	_, _, err = cli(t, "meter", "monitor", "-config", r.config)
+	_, _, err = runCLI(t, "meter", "monitor", "-config", r.config)
 	want := "meter port " + r.pty.Path + " is in use by another process"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("monitor on a busy port: %v\nwant %q", err, want)
@@ -221,7 +221,7 @@ func TestMeterMonitorPortBusy(t *testing.T) {
 	// With the daemon answering on its socket, the monitor names it.
 	ob := admintest.OpenOutbox(t, filepath.Join(t.TempDir(), "outbox.db"))
 	admintest.ServeAt(t, r.socket, &admintest.Backend{Store: ob}, nil)
-	_, _, err = cli(t, "meter", "monitor", "-config", r.config)
+	_, _, err = runCLI(t, "meter", "monitor", "-config", r.config)
 	want = fmt.Sprintf("meter port %s is held by the running agent (pid %d): stop it first with 'systemctl stop taxi-agent'", r.pty.Path, os.Getpid())
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("monitor with the agent running: %v\nwant %q", err, want)
@@ -229,10 +229,10 @@ func TestMeterMonitorPortBusy(t *testing.T) {
 }
 
 func TestMeterUsage(t *testing.T) {
-	if _, errOut, err := cli(t, "meter"); !errors.Is(err, errUsage) || !strings.Contains(errOut, "agent meter monitor") {
+	if _, errOut, err := runCLI(t, "meter"); !errors.Is(err, errUsage) || !strings.Contains(errOut, "usage: agent meter <command>") || !strings.Contains(errOut, "\n  monitor ") {
 		t.Errorf("agent meter: %v %q", err, errOut)
 	}
-	if _, _, err := cli(t, "meter", "watch"); !errors.Is(err, errUsage) {
+	if _, _, err := runCLI(t, "meter", "watch"); !errors.Is(err, errUsage) {
 		t.Errorf("agent meter watch: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"taxi-agent/internal/admin"
+	"taxi-agent/internal/cli"
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/stamp"
@@ -21,30 +22,13 @@ import (
 // queue, through the daemon's socket or, with the daemon stopped, the file.
 func cmdOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	subs := []command{
-		{"ls", "list records, oldest first", cmdOutboxLs},
-		{"show", "one record with its delivery history", cmdOutboxShow},
-		{"retry", "move a dead record (or all) back to pending", cmdOutboxRetry},
-		{"purge", "delete a dead record (or all), with -yes", cmdOutboxPurge},
-		{"export", "every record as JSON lines or CSV, for a support ticket", cmdOutboxExport},
+		{Name: "ls", Summary: "list records, oldest first", Run: cmdOutboxLs},
+		{Name: "show", Summary: "one record with its delivery history", Run: cmdOutboxShow},
+		{Name: "retry", Summary: "move a dead record (or all) back to pending", Run: cmdOutboxRetry},
+		{Name: "purge", Summary: "delete a dead record (or all), with -yes", Run: cmdOutboxPurge},
+		{Name: "export", Summary: "every record as JSON lines or CSV, for a support ticket", Run: cmdOutboxExport},
 	}
-	if len(args) > 0 {
-		for _, c := range subs {
-			if c.name == args[0] {
-				return c.run(ctx, args[1:], stdout, stderr)
-			}
-		}
-		if args[0] != "-h" && args[0] != "-help" && args[0] != "help" {
-			fmt.Fprintf(stderr, "agent outbox: unknown command %q\n", args[0])
-		}
-	}
-	fmt.Fprintln(stderr, "usage: agent outbox <command> -config FILE [flags]\n\ncommands:")
-	for _, c := range subs {
-		fmt.Fprintf(stderr, "  %-7s %s\n", c.name, c.summary)
-	}
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "help") {
-		return nil
-	}
-	return errUsage
+	return cli.Dispatch(ctx, "agent outbox", "-config FILE [flags]", subs, args, stdout, stderr)
 }
 
 // loadToolConfig reads the parts of the config the technician's commands

@@ -79,8 +79,8 @@ func both(t *testing.T, fn func(t *testing.T, e *agentEnv)) {
 	}
 }
 
-// cli runs `agent args…` in process and returns what it wrote.
-func cli(t *testing.T, args ...string) (stdout, stderr string, err error) {
+// runCLI runs `agent args…` in process and returns what it wrote.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	err = run(context.Background(), args, &out, &errb)
@@ -116,7 +116,7 @@ func lines(s string) []string { return strings.Split(strings.TrimRight(s, "\n"),
 
 func TestOutboxLsText(t *testing.T) {
 	both(t, func(t *testing.T, e *agentEnv) {
-		out, errOut, err := cli(t, "outbox", "ls", "-config", e.config)
+		out, errOut, err := runCLI(t, "outbox", "ls", "-config", e.config)
 		if err != nil {
 			t.Fatalf("ls: %v\n%s", err, errOut)
 		}
@@ -144,15 +144,15 @@ func TestOutboxLsText(t *testing.T) {
 			}
 		}
 
-		out, errOut, err = cli(t, "outbox", "ls", "-config", e.config, "-limit", "2")
+		out, errOut, err = runCLI(t, "outbox", "ls", "-config", e.config, "-limit", "2")
 		if err != nil || len(lines(out)) != 3 || !strings.Contains(errOut, "'agent outbox ls -config "+e.config+" -limit 2 -after 2'") {
 			t.Errorf("ls -limit 2: %v\n%s\n%s", err, out, errOut)
 		}
-		out, _, err = cli(t, "outbox", "ls", "-config", e.config, "-after", "2", "-limit", "2")
+		out, _, err = runCLI(t, "outbox", "ls", "-config", e.config, "-after", "2", "-limit", "2")
 		if ls := lines(out); err != nil || len(ls) != 3 || !strings.HasPrefix(ls[1], "3 ") || !strings.HasPrefix(ls[2], "4 ") {
 			t.Errorf("ls -after 2 -limit 2: %v\n%s", err, out)
 		}
-		out, _, err = cli(t, "outbox", "ls", "-config", e.config, "-state", "dead")
+		out, _, err = runCLI(t, "outbox", "ls", "-config", e.config, "-state", "dead")
 		if ls := lines(out); err != nil || len(ls) != 2 || !strings.HasPrefix(ls[1], "3 ") {
 			t.Errorf("ls -state dead: %v\n%s", err, out)
 		}
@@ -161,7 +161,7 @@ func TestOutboxLsText(t *testing.T) {
 
 func TestOutboxLsJSON(t *testing.T) {
 	both(t, func(t *testing.T, e *agentEnv) {
-		out, errOut, err := cli(t, "outbox", "ls", "-config", e.config, "-json")
+		out, errOut, err := runCLI(t, "outbox", "ls", "-config", e.config, "-json")
 		if err != nil {
 			t.Fatalf("ls -json: %v\n%s", err, errOut)
 		}
@@ -184,7 +184,7 @@ func TestOutboxLsJSON(t *testing.T) {
 			}
 		}
 		var dead recordJSON
-		out, _, err = cli(t, "outbox", "ls", "-config", e.config, "-json", "-state", "dead")
+		out, _, err = runCLI(t, "outbox", "ls", "-config", e.config, "-json", "-state", "dead")
 		if err != nil || len(lines(out)) != 1 || json.Unmarshal([]byte(out), &dead) != nil {
 			t.Fatalf("ls -json -state dead: %v\n%s", err, out)
 		}
@@ -192,7 +192,7 @@ func TestOutboxLsJSON(t *testing.T) {
 			dead.LastError.Code != "PARAM_ERROR" || dead.LastError.RequestID != admintest.DeadRequestID {
 			t.Errorf("dead record: %+v", dead)
 		}
-		if _, _, err := cli(t, "outbox", "ls", "-config", e.config, "-state", "asleep"); !errors.Is(err, errUsage) {
+		if _, _, err := runCLI(t, "outbox", "ls", "-config", e.config, "-state", "asleep"); !errors.Is(err, errUsage) {
 			t.Errorf("ls -state asleep: %v, want a usage error", err)
 		}
 	})
@@ -201,7 +201,7 @@ func TestOutboxLsJSON(t *testing.T) {
 func TestOutboxShow(t *testing.T) {
 	both(t, func(t *testing.T, e *agentEnv) {
 		// Flags may follow the id, as technicians type them.
-		out, errOut, err := cli(t, "outbox", "show", "3", "-config", e.config)
+		out, errOut, err := runCLI(t, "outbox", "show", "3", "-config", e.config)
 		if err != nil {
 			t.Fatalf("show: %v\n%s", err, errOut)
 		}
@@ -214,17 +214,17 @@ func TestOutboxShow(t *testing.T) {
 				t.Errorf("show 3 lacks %q:\n%s", want, out)
 			}
 		}
-		out, _, err = cli(t, "outbox", "show", "-config", e.config, "-json", "4")
+		out, _, err = runCLI(t, "outbox", "show", "-config", e.config, "-json", "4")
 		var r recordJSON
 		if err != nil || json.Unmarshal([]byte(out), &r) != nil || r.ID != 4 || r.Attempts != 2 || r.NextAttempt == nil ||
 			r.LastError.RequestID != admintest.RetryRequest {
 			t.Errorf("show -json 4: %v\n%s", err, out)
 		}
-		_, _, err = cli(t, "outbox", "show", "-config", e.config, "99")
+		_, _, err = runCLI(t, "outbox", "show", "-config", e.config, "99")
 		if err == nil || !strings.HasPrefix(err.Error(), "no record 99 in the outbox") {
 			t.Errorf("show 99: %v", err)
 		}
-		if _, _, err := cli(t, "outbox", "show", "-config", e.config, "three"); err == nil || !strings.Contains(err.Error(), "not a record id") {
+		if _, _, err := runCLI(t, "outbox", "show", "-config", e.config, "three"); err == nil || !strings.Contains(err.Error(), "not a record id") {
 			t.Errorf("show three: %v", err)
 		}
 	})
@@ -232,22 +232,22 @@ func TestOutboxShow(t *testing.T) {
 
 func TestOutboxRetry(t *testing.T) {
 	both(t, func(t *testing.T, e *agentEnv) {
-		_, _, err := cli(t, "outbox", "retry", "-config", e.config, "4")
+		_, _, err := runCLI(t, "outbox", "retry", "-config", e.config, "4")
 		if err == nil || err.Error() != "record 4 is pending, not dead: only dead records can be retried" {
 			t.Errorf("retry of a pending record: %v", err)
 		}
-		out, errOut, err := cli(t, "outbox", "retry", "-config", e.config, "3")
+		out, errOut, err := runCLI(t, "outbox", "retry", "-config", e.config, "3")
 		if err != nil || !strings.HasPrefix(out, "record 3 moved back to pending; the agent sends it") {
 			t.Fatalf("retry 3: %v\n%s%s", err, out, errOut)
 		}
 		if r, err := e.record(t, 3); err != nil || r.State != outbox.Pending {
 			t.Errorf("after retry record 3 is %s (%v)", r.State, err)
 		}
-		out, _, err = cli(t, "outbox", "retry", "-config", e.config, "-all-dead")
+		out, _, err = runCLI(t, "outbox", "retry", "-config", e.config, "-all-dead")
 		if err != nil || out != "no dead records\n" {
 			t.Errorf("retry -all-dead with none dead: %v %q", err, out)
 		}
-		if _, _, err := cli(t, "outbox", "retry", "-config", e.config, "-all-dead", "3"); !errors.Is(err, errUsage) {
+		if _, _, err := runCLI(t, "outbox", "retry", "-config", e.config, "-all-dead", "3"); !errors.Is(err, errUsage) {
 			t.Errorf("retry with an id and -all-dead: %v, want a usage error", err)
 		}
 	})
@@ -255,7 +255,7 @@ func TestOutboxRetry(t *testing.T) {
 
 func TestOutboxPurge(t *testing.T) {
 	both(t, func(t *testing.T, e *agentEnv) {
-		out, errOut, err := cli(t, "outbox", "purge", "-config", e.config, "3")
+		out, errOut, err := runCLI(t, "outbox", "purge", "-config", e.config, "3")
 		if !errors.Is(err, errUsage) || out != "" ||
 			!strings.Contains(errOut, "purge deletes for good: record 3, SIGN_IN of driver "+admintest.LicenceB) ||
 			!strings.Contains(errOut, "not deleted: add -yes to confirm") {
@@ -264,15 +264,15 @@ func TestOutboxPurge(t *testing.T) {
 		if r, err := e.record(t, 3); err != nil || r.State != outbox.Dead {
 			t.Fatalf("purge without -yes touched record 3: %v %v", r.State, err)
 		}
-		_, errOut, err = cli(t, "outbox", "purge", "-config", e.config, "-all-dead")
+		_, errOut, err = runCLI(t, "outbox", "purge", "-config", e.config, "-all-dead")
 		if !errors.Is(err, errUsage) || !strings.Contains(errOut, "purge deletes for good: 1 dead record(s) ('agent outbox ls -config "+e.config+" -state dead' lists them)") {
 			t.Errorf("purge -all-dead without -yes: %v %q", err, errOut)
 		}
-		_, _, err = cli(t, "outbox", "purge", "-config", e.config, "-yes", "1")
+		_, _, err = runCLI(t, "outbox", "purge", "-config", e.config, "-yes", "1")
 		if err == nil || err.Error() != "record 1 is delivered, not dead: only dead records can be purged" {
 			t.Errorf("purge of a delivered record: %v", err)
 		}
-		out, _, err = cli(t, "outbox", "purge", "-config", e.config, "3", "-yes")
+		out, _, err = runCLI(t, "outbox", "purge", "-config", e.config, "3", "-yes")
 		if err != nil || out != "record 3 deleted\n" {
 			t.Fatalf("purge 3 -yes: %v %q", err, out)
 		}
@@ -284,11 +284,11 @@ func TestOutboxPurge(t *testing.T) {
 
 func TestOutboxPurgeAllDead(t *testing.T) {
 	both(t, func(t *testing.T, e *agentEnv) {
-		out, _, err := cli(t, "outbox", "purge", "-config", e.config, "-all-dead", "-yes")
+		out, _, err := runCLI(t, "outbox", "purge", "-config", e.config, "-all-dead", "-yes")
 		if err != nil || out != "1 dead record(s) deleted\n" {
 			t.Fatalf("purge -all-dead -yes: %v %q", err, out)
 		}
-		_, errOut, err := cli(t, "outbox", "purge", "-config", e.config, "-all-dead")
+		_, errOut, err := runCLI(t, "outbox", "purge", "-config", e.config, "-all-dead")
 		if err != nil || !strings.Contains(errOut, "no dead records: nothing to purge") {
 			t.Errorf("purge -all-dead with none left: %v %q", err, errOut)
 		}
@@ -297,7 +297,7 @@ func TestOutboxPurgeAllDead(t *testing.T) {
 
 func TestOutboxExport(t *testing.T) {
 	both(t, func(t *testing.T, e *agentEnv) {
-		out, errOut, err := cli(t, "outbox", "export", "-config", e.config)
+		out, errOut, err := runCLI(t, "outbox", "export", "-config", e.config)
 		if err != nil || !strings.Contains(errOut, "exported 5 record(s)") {
 			t.Fatalf("export: %v %q", err, errOut)
 		}
@@ -312,7 +312,7 @@ func TestOutboxExport(t *testing.T) {
 			}
 		}
 
-		out, _, err = cli(t, "outbox", "export", "-config", e.config, "-format", "csv")
+		out, _, err = runCLI(t, "outbox", "export", "-config", e.config, "-format", "csv")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +330,7 @@ func TestOutboxExport(t *testing.T) {
 			dead[col["last_error_message"]] != admintest.DeadMessage || dead[col["plate_number"]] != admintest.Plate {
 			t.Errorf("csv dead row: %q", dead)
 		}
-		if _, _, err := cli(t, "outbox", "export", "-config", e.config, "-format", "xml"); !errors.Is(err, errUsage) {
+		if _, _, err := runCLI(t, "outbox", "export", "-config", e.config, "-format", "xml"); !errors.Is(err, errUsage) {
 			t.Errorf("export -format xml: %v", err)
 		}
 	})
@@ -341,7 +341,7 @@ func TestOutboxExport(t *testing.T) {
 func TestOutboxLockedFile(t *testing.T) {
 	e := newEnv(t, false)
 	pid := admintest.HoldLock(t, e.outbox)
-	_, _, err := cli(t, "outbox", "ls", "-config", e.config)
+	_, _, err := runCLI(t, "outbox", "ls", "-config", e.config)
 	want := fmt.Sprintf("daemon not running (no answer on %s) and %s is locked by pid %d", e.socket, e.outbox, pid)
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("ls on a locked file: %v\nwant %q", err, want)
@@ -423,13 +423,13 @@ func TestWrongUser(t *testing.T) {
 // with the config, the state and the page size of this one.
 func TestPagingHintKeepsFlags(t *testing.T) {
 	e := newEnv(t, false)
-	_, errOut, err := cli(t, "outbox", "ls", "-config", e.config, "-state", "delivered", "-limit", "1")
+	_, errOut, err := runCLI(t, "outbox", "ls", "-config", e.config, "-state", "delivered", "-limit", "1")
 	want := "'agent outbox ls -config " + e.config + " -state delivered -limit 1 -after 1'"
 	if err != nil || !strings.Contains(errOut, want) {
 		t.Fatalf("ls -state delivered -limit 1: %v\n%s\nwant %s", err, errOut, want)
 	}
 	next := strings.Fields(strings.Trim(want, "'"))[1:]
-	out, _, err := cli(t, next...)
+	out, _, err := runCLI(t, next...)
 	if ls := lines(out); err != nil || len(ls) != 2 || !strings.HasPrefix(ls[1], "2 ") {
 		t.Errorf("the hinted next page: %v\n%s", err, out)
 	}
@@ -457,7 +457,7 @@ func TestUsageErrorsNameTheValue(t *testing.T) {
 		{[]string{"outbox", "ls", "-state", "weird"}, `agent outbox ls: -state "weird": use pending, dead or delivered`},
 		{[]string{"outbox", "ls", "-limit", "-3"}, `agent outbox ls: -limit -3: use 0 (all) or a positive number`},
 	} {
-		_, errOut, err := cli(t, append(tt.args, "-config", "/nonexistent/agent.toml")...)
+		_, errOut, err := runCLI(t, append(tt.args, "-config", "/nonexistent/agent.toml")...)
 		if code := exitCode(err, io.Discard); code != 2 || !strings.Contains(errOut, tt.want+"\n") {
 			t.Errorf("%q: exit %d, stderr:\n%s\nwant %q", tt.args, code, errOut, tt.want)
 		}

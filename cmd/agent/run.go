@@ -4,10 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
+	"taxi-agent/internal/cli"
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/daemon"
 )
@@ -36,21 +36,4 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 }
 
 // newLogger builds the daemon's slog logger; journald takes stderr.
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	if w == os.Stderr && os.Getenv("JOURNAL_STREAM") != "" {
-		// journald stamps each line itself.
-		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		}
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
+func newLogger(c config.Log, w io.Writer) *slog.Logger { return cli.NewLogger(c.Level, c.Format, w) }

@@ -54,7 +54,7 @@ func fakeStatus(context.Context) (admin.Status, error) {
 
 func TestStatusText(t *testing.T) {
 	both(t, func(t *testing.T, e *agentEnv) {
-		out, errOut, err := cli(t, "status", "-config", e.config)
+		out, errOut, err := runCLI(t, "status", "-config", e.config)
 		if err != nil {
 			t.Fatalf("status: %v\n%s", err, errOut)
 		}
@@ -97,7 +97,7 @@ var spaces = regexp.MustCompile(` {2,}`)
 
 func TestStatusJSON(t *testing.T) {
 	both(t, func(t *testing.T, e *agentEnv) {
-		out, _, err := cli(t, "status", "-config", e.config, "-json")
+		out, _, err := runCLI(t, "status", "-config", e.config, "-json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func TestStatusStoppedWithSpillFile(t *testing.T) {
 	if err := os.WriteFile(spill, []byte(good+good[:40]), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := cli(t, "status", "-config", e.config)
+	out, errOut, err := runCLI(t, "status", "-config", e.config)
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, errOut)
 	}
@@ -197,7 +197,7 @@ func TestStatusStoppedWithSpillFile(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", w, out)
 		}
 	}
-	out, _, err = cli(t, "status", "-config", e.config, "-json")
+	out, _, err = runCLI(t, "status", "-config", e.config, "-json")
 	if err != nil {
 		t.Fatal(err)
 	}

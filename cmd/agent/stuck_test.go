@@ -223,7 +223,7 @@ func TestStuckCommitStopsWatchdog(t *testing.T) {
 	if st.StorageStuckSince.IsZero() || st.StorageStuckSince.Before(frozen.Add(-time.Second)) {
 		t.Errorf("status while stuck: storage_stuck_since %v, want about the freeze at %v", st.StorageStuckSince, frozen)
 	}
-	out, _, err := cli(t, "status", "-config", cfgPath)
+	out, _, err := runCLI(t, "status", "-config", cfgPath)
 	if err != nil || !strings.Contains(out, "STUCK since") {
 		t.Errorf("agent status while stuck (%v):\n%s", err, out)
 	}

@@ -6,11 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
+	"taxi-agent/internal/cli"
 	"taxi-agent/internal/gateway"
 	"taxi-agent/internal/gateway/metrics"
 	"taxi-agent/internal/gateway/redislimit"
@@ -92,21 +92,5 @@ func watchdog(ctx context.Context) func() {
 	return cancel
 }
 
-// newLogger builds the gateway's slog logger; journald takes stderr.
-func newLogger(c gateway.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	if w == os.Stderr && os.Getenv("JOURNAL_STREAM") != "" {
-		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		}
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
+// newLogger builds the daemon's slog logger; journald takes stderr.
+func newLogger(c gateway.Log, w io.Writer) *slog.Logger { return cli.NewLogger(c.Level, c.Format, w) }
