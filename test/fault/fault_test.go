@@ -10,7 +10,6 @@ import (
 	"taxi-agent/internal/config"
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
-	"taxi-agent/internal/testsupport"
 	"taxi-agent/test/harness"
 )
 
@@ -35,24 +34,11 @@ func TestFaultsWhileDriving(t *testing.T) {
 	outages := 0
 	for round := range *rounds {
 		for _, p := range phases() {
-			start := time.Now()
-			before := len(rig.Endpoint.Accepted())
 			if p.Outage > 0 {
 				outages++
-				if err := rig.Endpoint.Stop(); err != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(p.Outage)
-				if err := rig.Endpoint.Start(); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				rig.Endpoint.Inject(p.Faults...)
-				testsupport.WaitFor(t, time.Minute, p.Name+": faults taken", func() bool { return rig.Endpoint.Pending() == 0 })
 			}
-			// Recovered: a punch accepted after the faults.
-			testsupport.WaitFor(t, time.Minute, p.Name+": a delivery after", func() bool { return len(rig.Endpoint.Accepted()) > before })
-			t.Logf("round %d, %s: recovered in %s", round+1, p.Name, time.Since(start).Round(time.Millisecond))
+			took := rig.RunFaultPhase(p)
+			t.Logf("round %d, %s: recovered in %s", round+1, p.Name, took.Round(time.Millisecond))
 		}
 	}
 	if err := shifts.Stop(); err != nil {

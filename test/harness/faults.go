@@ -3,6 +3,8 @@ package harness
 import (
 	"time"
 
+	"taxi-agent/internal/testsupport"
+
 	"taxi-agent/internal/punchsim"
 )
 
@@ -51,4 +53,28 @@ func FaultPhases() []FaultPhase {
 // signature.
 var UnverifiedFaults = map[punchsim.FaultKind]bool{
 	punchsim.Unsigned: true, punchsim.BadSignature: true, punchsim.OldTimestamp: true, punchsim.SignTest: true,
+}
+
+// RunFaultPhase applies p to the rig's endpoint (an outage, or its faults
+// until all are taken) and waits for a punch accepted after it, the sign
+// that the agent recovered. It returns how long that took.
+func (r *Rig) RunFaultPhase(p FaultPhase) time.Duration {
+	t := r.TB
+	t.Helper()
+	start := time.Now()
+	before := len(r.Endpoint.Accepted())
+	if p.Outage > 0 {
+		if err := r.Endpoint.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(p.Outage)
+		if err := r.Endpoint.Start(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		r.Endpoint.Inject(p.Faults...)
+		testsupport.WaitFor(t, time.Minute, p.Name+": faults taken", func() bool { return r.Endpoint.Pending() == 0 })
+	}
+	testsupport.WaitFor(t, time.Minute, p.Name+": a delivery after", func() bool { return len(r.Endpoint.Accepted()) > before })
+	return time.Since(start)
 }
