@@ -12,8 +12,10 @@ import (
 // a sign-in, a sign-out, a random pause before each, every event recorded
 // in a Ledger once acknowledged.
 type Shifts struct {
-	quit chan struct{}
-	done chan error
+	quit   chan struct{}
+	done   chan error
+	failed chan struct{} // closed when the meter stopped on an error
+	err    error         // that error, set before failed is closed
 }
 
 // ShiftsOptions tune Shifts.
@@ -25,7 +27,7 @@ type ShiftsOptions struct {
 
 // StartShifts starts reporting shifts on m until Stop or until ctx ends.
 func StartShifts(ctx context.Context, m *metersim.Meter, led *Ledger, o ShiftsOptions) *Shifts {
-	s := &Shifts{quit: make(chan struct{}), done: make(chan error, 1)}
+	s := &Shifts{quit: make(chan struct{}), done: make(chan error, 1), failed: make(chan struct{})}
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x5bd1e995))
 	go func() {
 		for n := o.First; ; n++ {
@@ -50,6 +52,8 @@ func StartShifts(ctx context.Context, m *metersim.Meter, led *Ledger, o ShiftsOp
 					_, err = led.SignOut(ctx, m, shift, "", false)
 				}
 				if err != nil {
+					s.err = err
+					close(s.failed)
 					s.done <- err
 					return
 				}
@@ -64,4 +68,15 @@ func StartShifts(ctx context.Context, m *metersim.Meter, led *Ledger, o ShiftsOp
 func (s *Shifts) Stop() error {
 	close(s.quit)
 	return <-s.done
+}
+
+// Failed returns the error that stopped the meter early, or nil while it
+// runs: a test waiting for the agent can fail at once instead of timing out.
+func (s *Shifts) Failed() error {
+	select {
+	case <-s.failed:
+		return s.err
+	default:
+		return nil
+	}
 }
