@@ -102,7 +102,11 @@ func TestSystemicStreak(t *testing.T) {
 		t.Errorf("held answer %+v", st.HeldAnswer)
 	}
 	// A probe that gets the same answer keeps the queue held.
-	e.clock.Set(e.store.get(3).NextAttempt)
+	// The loop must be asleep before the clock moves: a timer set after
+	// the move would be due a whole wait later, and never fire.
+	next := e.store.get(3).NextAttempt
+	e.clock.WaitSleeper(t, next, 1)
+	e.clock.Set(next)
 	e.store.waitFor(t, "second probe", func(s *fakeStore) bool { return s.recs[2].Attempts >= 2 })
 	if e.store.dead() != 2 || e.up.Status().Held == "" {
 		t.Fatalf("a second refusal of the held head: dead %d, status %+v", e.store.dead(), e.up.Status())
