@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"sync"
@@ -69,4 +70,69 @@ func (b *tokenBucket) reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.tokens, b.last, b.requests = b.burst, b.now(), nil
+}
+
+// gatherTimeout bounds the wait for a whole fleet's first requests
+// (fleetSpec.Gather): 100 terminals' TLS handshakes and RSA signatures,
+// with the race detector, on two cores shared with other suites took up
+// to 5 s; the bound is for a fleet that never sends.
+const gatherTimeout = time.Minute
+
+// firstRequests holds requests until n terminals have each sent one (or
+// opened gives up after a timeout); every request after that passes at
+// once.
+type firstRequests struct {
+	n       int
+	timeout time.Duration
+	open    chan struct{}
+
+	mu       sync.Mutex
+	plates   map[string]bool
+	isOpen   bool
+	timedOut bool
+}
+
+func newFirstRequests(n int, timeout time.Duration) *firstRequests {
+	return &firstRequests{n: n, timeout: timeout, open: make(chan struct{}), plates: map[string]bool{}}
+}
+
+// wait notes plate's request and returns once all n terminals have sent
+// one, or once opened gave up waiting.
+func (g *firstRequests) wait(plate string) {
+	g.mu.Lock()
+	if !g.isOpen {
+		g.plates[plate] = true
+		if len(g.plates) == g.n {
+			g.releaseLocked(false)
+		}
+	}
+	g.mu.Unlock()
+	<-g.open
+}
+
+func (g *firstRequests) releaseLocked(timedOut bool) {
+	if g.isOpen {
+		return
+	}
+	g.isOpen, g.timedOut = true, timedOut
+	close(g.open)
+}
+
+// opened waits, from the fleet's start, until the held requests were let
+// through; after the timeout it lets them through itself and says how
+// many terminals had sent.
+func (g *firstRequests) opened() error {
+	select {
+	case <-g.open:
+	case <-time.After(g.timeout):
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.isOpen {
+		g.releaseLocked(true)
+	}
+	if g.timedOut {
+		return fmt.Errorf("only %d of %d terminals sent a first request within %s", len(g.plates), g.n, g.timeout)
+	}
+	return nil
 }
