@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -139,6 +140,21 @@ func newSpill(path string, log *slog.Logger) *spill {
 func (s *spill) add(h heldEvent) {
 	s.mu.Lock()
 	s.pending = append(s.pending, h)
+	s.mu.Unlock()
+	s.wake()
+}
+
+// adopt makes the file hold events (numbered by the held queue), in
+// place of what it held: the events several spill files held, merged.
+func (s *spill) adopt(events []heldEvent) {
+	s.io.Lock()
+	defer s.io.Unlock()
+	if s.blocked != nil {
+		return
+	}
+	s.mirror, s.rewrite = slices.Clone(events), true
+	s.mu.Lock()
+	s.status.written = 0
 	s.mu.Unlock()
 	s.wake()
 }
