@@ -56,9 +56,9 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			if spill == "" {
 				continue
 			}
-			n, damaged, err := daemon.ReadSpill(spill)
-			if n > 0 || damaged > 0 || err != nil {
-				h := heldOnDisk{SpillFile: spill, Events: n, Damaged: damaged}
+			recs, damaged, err := daemon.ReadSpill(spill)
+			if len(recs) > 0 || damaged > 0 || err != nil {
+				h := heldOnDisk{SpillFile: spill, Events: len(recs), Damaged: damaged}
 				if err != nil {
 					h.Error = err.Error()
 				}
