@@ -114,7 +114,7 @@ func runDaemon(t *testing.T, cfg config.Config, srv *punchsim.Server, pty *meter
 
 func waitAccepted(t *testing.T, srv *punchsim.Server, n int) []punchsim.Punch {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testsupport.Patience(10*time.Second))
 	defer cancel()
 	if err := srv.WaitAccepted(ctx, n); err != nil {
 		t.Fatalf("waiting for %d accepted punches (have %d): %v", n, len(srv.Accepted()), err)
@@ -183,7 +183,7 @@ func TestEmptySignOutLicenceTakesOpenShift(t *testing.T) {
 // waitStatus polls the daemon's status until cond holds.
 func waitStatus(t *testing.T, d *Daemon, what string, cond func(admin.Status) bool) admin.Status {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(testsupport.Patience(15 * time.Second))
 	for {
 		st, err := d.Status(context.Background())
 		if err == nil && cond(st) {
