@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -82,15 +83,25 @@ func (d *Daemon) outboxStats(ctx context.Context) (outbox.Stats, time.Time, erro
 // to pending, so the uploader looks at the head now.
 func (d *Daemon) Requeued() { d.uploader.Wake() }
 
-// serveAdmin serves the technician socket until ctx ends. The socket is a
-// convenience: if it cannot be created the agent still delivers, and says so.
-func (d *Daemon) serveAdmin(ctx context.Context) {
-	log := d.log
+// listenAdmin creates the technician socket, before READY=1: a command
+// run as soon as systemd says the agent is up finds it. The socket is a
+// convenience: if it cannot be created the agent still delivers, says so,
+// and listenAdmin returns nil.
+func (d *Daemon) listenAdmin() net.Listener {
 	ln, err := admin.Listen(d.cfg.Admin.Socket)
 	if err != nil {
-		log.Error("admin socket unavailable; technician commands will open the outbox file instead once the agent stops", "component", "admin", "err", err)
+		d.log.Error("admin socket unavailable; technician commands will open the outbox file instead once the agent stops", "component", "admin", "err", err)
+		return nil
+	}
+	return ln
+}
+
+// serveAdmin serves the technician socket ln (nil: none) until ctx ends.
+func (d *Daemon) serveAdmin(ctx context.Context, ln net.Listener) {
+	if ln == nil {
 		return
 	}
+	log := d.log
 	srv := admin.NewServer(d, log)
 	go func() {
 		<-ctx.Done()

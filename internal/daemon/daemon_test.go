@@ -108,6 +108,13 @@ func runDaemon(t *testing.T, cfg config.Config, srv *punchsim.Server, pty *meter
 		done <- err // for stop
 		t.Fatalf("daemon did not start: %v", err)
 	}
+	// READY means the technician's socket answers, at once.
+	ac := admin.Dial(cfg.Admin.Socket)
+	_, err := ac.Status(context.Background())
+	ac.Close()
+	if err != nil {
+		t.Fatalf("admin socket right after READY: %v", err)
+	}
 	m := metersim.New(pty.Master, mo)
 	return rig{srv: srv, meter: m, d: d, cfg: cfg, logs: logs, stop: stop}
 }
