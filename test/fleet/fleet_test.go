@@ -37,9 +37,10 @@ type fleetSpec struct {
 	Window time.Duration // simulated window the request rate is measured over
 	// Gather holds each terminal's first request at the endpoint until
 	// every terminal's has come, and then lets the limiter decide them
-	// all at one instant: a fleet that sends at the same instant, however
-	// long this machine's CPU takes over the fleet's TLS handshakes and
-	// signatures (seconds under load, time in which the bucket refills).
+	// all as of one instant: a fleet that sends at the same instant,
+	// however long this machine's CPU takes over the fleet's TLS
+	// handshakes and signatures or over running the held handlers
+	// (seconds under load, time in which the bucket refills).
 	Gather bool
 }
 
@@ -79,10 +80,9 @@ func runFleet(t testing.TB, s fleetSpec) fleetFigures {
 	faults := bucket.decide
 	var gate *firstRequests
 	if s.Gather {
-		gate = newFirstRequests(s.Terminals, gatherTimeout)
+		gate = newFirstRequests(s.Terminals, gatherTimeout, clock.Now)
 		faults = func(x punchsim.Exchange) punchsim.Fault {
-			gate.wait(x.Punch.PlateNumber)
-			return bucket.decide(x)
+			return bucket.decideAt(x, gate.wait(x.Punch.PlateNumber))
 		}
 	}
 	srv, err := punchsim.New(testKeys, punchsim.Options{Faults: faults})

@@ -37,11 +37,22 @@ func newTokenBucket(rate, burst float64, now func() time.Time) *tokenBucket {
 
 // decide is the punchsim Faults func.
 func (b *tokenBucket) decide(x punchsim.Exchange) punchsim.Fault {
+	return b.decideAt(x, time.Time{})
+}
+
+// decideAt decides x as if it came at `at` (zero: now), for requests
+// held and let through together (firstRequests).
+func (b *tokenBucket) decideAt(x punchsim.Exchange, at time.Time) punchsim.Fault {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := b.now()
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
+	now := at
+	if now.IsZero() {
+		now = b.now()
+	}
+	b.tokens = min(b.burst, b.tokens+max(now.Sub(b.last), 0).Seconds()*b.rate)
+	if now.After(b.last) {
+		b.last = now
+	}
 	if b.tokens >= 1 {
 		b.tokens--
 		b.requests = append(b.requests, request{at: now, plate: x.Punch.PlateNumber})
@@ -84,23 +95,28 @@ const gatherTimeout = time.Minute
 type firstRequests struct {
 	n       int
 	timeout time.Duration
+	now     func() time.Time
 	open    chan struct{}
 
 	mu       sync.Mutex
 	plates   map[string]bool
 	isOpen   bool
+	openedAt time.Time
 	timedOut bool
 }
 
-func newFirstRequests(n int, timeout time.Duration) *firstRequests {
-	return &firstRequests{n: n, timeout: timeout, open: make(chan struct{}), plates: map[string]bool{}}
+func newFirstRequests(n int, timeout time.Duration, now func() time.Time) *firstRequests {
+	return &firstRequests{n: n, timeout: timeout, now: now, open: make(chan struct{}), plates: map[string]bool{}}
 }
 
 // wait notes plate's request and returns once all n terminals have sent
-// one, or once opened gave up waiting.
-func (g *firstRequests) wait(plate string) {
+// one, or once opened gave up waiting. A request it held is given the
+// instant the requests were let through, to be decided at, however late
+// this machine runs its handler; one that came after gets zero.
+func (g *firstRequests) wait(plate string) time.Time {
 	g.mu.Lock()
-	if !g.isOpen {
+	held := !g.isOpen
+	if held {
 		g.plates[plate] = true
 		if len(g.plates) == g.n {
 			g.releaseLocked(false)
@@ -108,13 +124,19 @@ func (g *firstRequests) wait(plate string) {
 	}
 	g.mu.Unlock()
 	<-g.open
+	if !held {
+		return time.Time{}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.openedAt
 }
 
 func (g *firstRequests) releaseLocked(timedOut bool) {
 	if g.isOpen {
 		return
 	}
-	g.isOpen, g.timedOut = true, timedOut
+	g.isOpen, g.openedAt, g.timedOut = true, g.now(), timedOut
 	close(g.open)
 }
 
