@@ -59,16 +59,23 @@ var (
 type gatewayFigures struct {
 	fleetFigures
 	Replicas    int
-	PeakAny     int // most requests WeChat Pay saw in any 1-second window
+	PeakAny     int // most requests that reached WeChat Pay's host in any 1-second window (kernel receive times)
 	PeakAnyAt   time.Duration
+	PeakHandler int // the same counted when the fake's handler took them up (this machine's scheduling)
+	PeakSent    int // the same counted when the gateways wrote them (just after, Observer.Waited)
+	// HandlerLate is how late the fake's handler took up requests after
+	// they arrived: the median, p99 and most.
+	HandlerLate [3]time.Duration
 	Gateway429s int     // 429s the gateway sent, as the terminals counted them
 	Drain       float64 // × ideal
 }
 
 func (g gatewayFigures) String() string {
 	n := g.Spec.Terminals * g.Spec.Events
-	return fmt.Sprintf("%s\n  through %d gateway replica(s): WeChat Pay's peak in any 1 s window %d = %.2f × R (at +%.1fs); drained in %.2f × ideal; WeChat 429s %d; gateway 429s %d (%.3f per punch)",
-		g.fleetFigures, g.Replicas, g.PeakAny, float64(g.PeakAny)/g.Spec.Rate, g.PeakAnyAt.Seconds(), g.Drain, g.Throttled, g.Gateway429s, float64(g.Gateway429s)/float64(n))
+	return fmt.Sprintf("%s\n  through %d gateway replica(s): WeChat Pay's peak in any 1 s window %d = %.2f × R (at +%.1fs; %.2f × R as the gateways wrote them, %.2f × R as the handler took them up, %v late at p50, %v p99, %v most); drained in %.2f × ideal; WeChat 429s %d; gateway 429s %d (%.3f per punch)",
+		g.fleetFigures, g.Replicas, g.PeakAny, float64(g.PeakAny)/g.Spec.Rate, g.PeakAnyAt.Seconds(), float64(g.PeakSent)/g.Spec.Rate, float64(g.PeakHandler)/g.Spec.Rate,
+		g.HandlerLate[0].Round(time.Millisecond), g.HandlerLate[1].Round(time.Millisecond), g.HandlerLate[2].Round(time.Millisecond),
+		g.Drain, g.Throttled, g.Gateway429s, float64(g.Gateway429s)/float64(n))
 }
 
 // TestFleetThroughGateway: every terminal starts at once with its backlog,
@@ -143,6 +150,7 @@ func runGatewayFleet(t *testing.T, s fleetSpec, replicas int, redisURL string) g
 	var served sync.WaitGroup
 	defer func() { cancel(); served.Wait() }()
 	urls := make([]string, replicas)
+	grants := &grantTimes{}
 	for r := range replicas {
 		cfg := gateway.Default()
 		cfg.Listen = gateway.Listen{Addr: "127.0.0.1:0", CertFile: filepath.Join(dir, "server", "gateway.pem"), KeyFile: filepath.Join(dir, "server", "gateway.key")}
@@ -157,7 +165,7 @@ func runGatewayFleet(t *testing.T, s fleetSpec, replicas int, redisURL string) g
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		var opts gateway.Options
+		opts := gateway.Options{Observer: grants}
 		if redisURL != "" {
 			shared, err := redislimit.New(redisURL, s.Rate, cfg.Limit.Jitter.Duration)
 			if err != nil {
@@ -264,20 +272,83 @@ func runGatewayFleet(t *testing.T, s fleetSpec, replicas int, redisURL string) g
 	f.reqs, f.start = bucket.seen(), start
 	measure(&f.fleetFigures, f.reqs, start)
 	var at time.Time
-	f.PeakAny, at = peakInAnyWindow(arrivals(srv.Exchanges()), time.Second)
+	xs := srv.Exchanges()
+	recv, err := arrivals(xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.PeakAny, at = peakInAnyWindow(recv, time.Second)
 	f.PeakAnyAt = at.Sub(wall)
+	f.PeakHandler, _ = peakInAnyWindow(takenUp(xs), time.Second)
+	f.PeakSent, _ = peakInAnyWindow(grants.seen(), time.Second)
+	f.HandlerLate = handlerLate(xs)
 	f.Drain = f.Drained.Seconds() / s.ideal().Seconds()
 	return f
 }
 
-// arrivals are the times the fake's handler took up each request, before
-// it read the body and checked the signature (whose CPU time, on a busy
-// machine, would bunch the counts up).
-func arrivals(xs []punchsim.Exchange) []request {
+// arrivals are the times each request reached WeChat Pay's host: the
+// kernel's receive time of its last byte (punchsim's Exchange.Received).
+// That is what the endpoint's limit can count at the earliest, and it does
+// not depend on when this shared machine gives the fake's handler the CPU.
+func arrivals(xs []punchsim.Exchange) ([]request, error) {
+	out := make([]request, len(xs))
+	for i, x := range xs {
+		if x.Received.IsZero() {
+			return nil, fmt.Errorf("request %d has no kernel receive time: the peak cannot be measured at arrival", x.Seq)
+		}
+		out[i] = request{at: x.Received}
+	}
+	slices.SortFunc(out, func(a, b request) int { return a.at.Compare(b.at) })
+	return out, nil
+}
+
+// takenUp are the times the fake's handler took up each request, before it
+// read the body: arrivals plus this machine's scheduling delays, a figure.
+func takenUp(xs []punchsim.Exchange) []request {
 	out := make([]request, len(xs))
 	for i, x := range xs {
 		out[i] = request{at: x.At}
 	}
+	slices.SortFunc(out, func(a, b request) int { return a.at.Compare(b.at) })
+	return out
+}
+
+// handlerLate is the median, p99 and most of how long after its arrival
+// the fake's handler took each request up.
+func handlerLate(xs []punchsim.Exchange) [3]time.Duration {
+	ds := make([]time.Duration, len(xs))
+	for i, x := range xs {
+		ds[i] = x.At.Sub(x.Received)
+	}
+	slices.Sort(ds)
+	if len(ds) == 0 {
+		return [3]time.Duration{}
+	}
+	return [3]time.Duration{ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1]}
+}
+
+// grantTimes is a gateway.Observer that keeps when each punch got its
+// token for WeChat Pay (Waited is told just after).
+type grantTimes struct {
+	mu sync.Mutex
+	at []request
+}
+
+func (g *grantTimes) Waited(time.Duration) {
+	now := time.Now()
+	g.mu.Lock()
+	g.at = append(g.at, request{at: now})
+	g.mu.Unlock()
+}
+
+func (*grantTimes) Punch(string)             {}
+func (*grantTimes) WeChatCall(time.Duration) {}
+func (*grantTimes) WeChat429()               {}
+
+func (g *grantTimes) seen() []request {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := slices.Clone(g.at)
 	slices.SortFunc(out, func(a, b request) int { return a.at.Compare(b.at) })
 	return out
 }
