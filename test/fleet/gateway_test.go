@@ -84,7 +84,7 @@ func TestFleetThroughGateway(t *testing.T) {
 	spec := gatewaySpec()
 	f := runGatewayFleet(t, spec, 1, "")
 	fmt.Fprintln(os.Stdout, f)
-	checkGatewayAims(t, f, true)
+	checkGatewayAims(t, f, true, true)
 }
 
 // TestFleetThroughTwoReplicas: the same through two gateways sharing one
@@ -97,21 +97,27 @@ func TestFleetThroughTwoReplicas(t *testing.T) {
 	// The issue asks the replicas for the peak; their drain is a figure
 	// (FIGURES.md): the shared GCRA takes a token only when it is there,
 	// so every late wake-up of a replica costs a slot.
-	checkGatewayAims(t, f, false)
+	checkGatewayAims(t, f, false, false)
 }
 
-// checkGatewayAims checks what the gateway holds whatever the machine
-// (WeChat Pay answers no 429), and, with -fleet.aims, the peak and drain
-// aims: both depend on how promptly this shared 2-core machine schedules
-// the fake's handlers and the gateway (see FIGURES.md, "Through
-// taxi-gateway"), so by default they are figures, not verdicts.
-func checkGatewayAims(t *testing.T, f gatewayFigures, drain bool) {
+// checkGatewayAims checks what the gateway holds whatever the machine:
+// WeChat Pay answers no 429, and through one gateway (wireLimited) its
+// peak at WeChat Pay's kernel is within R. The in-process limit makes each
+// request's write itself and counts its window from when the write
+// returned, so no scheduling delay on this machine can break that bound
+// (TestWindowBound in internal/gateway; FIGURES.md, "Through
+// taxi-gateway"). With -fleet.aims it also checks the aims that depend on
+// how much CPU this shared 2-core machine gives the run: the drain, and
+// the replicas' peak, whose tokens come from Redis before the write.
+func checkGatewayAims(t *testing.T, f gatewayFigures, wireLimited, drain bool) {
 	t.Helper()
 	if f.Throttled != 0 {
 		t.Errorf("WeChat Pay answered %d requests 429", f.Throttled)
 	}
 	t.Run("peak_within_1.0R_any_second", func(t *testing.T) {
-		skipMachineAims(t)
+		if !wireLimited {
+			skipMachineAims(t)
+		}
 		if got := float64(f.PeakAny) / f.Spec.Rate; got > gwAimPeak {
 			t.Errorf("WeChat Pay saw %d requests in one second = %.2f × R, want ≤ %.1f", f.PeakAny, got, gwAimPeak)
 		}
