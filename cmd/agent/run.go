@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
@@ -32,7 +34,15 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Logger:           logger,
 		Notify:           func(state string) { sddaemon.SdNotify(false, state) },
 		WatchdogInterval: watchdog / 2,
+		RuntimeDir:       runtimeDir(),
 	})
+}
+
+// runtimeDir is the first directory systemd made for RuntimeDirectory=
+// ($RUNTIME_DIRECTORY, a colon-separated list), or "" outside systemd.
+func runtimeDir() string {
+	dir, _, _ := strings.Cut(os.Getenv("RUNTIME_DIRECTORY"), ":")
+	return dir
 }
 
 // newLogger builds the daemon's slog logger; journald takes stderr.

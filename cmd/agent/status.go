@@ -52,12 +52,17 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	} else {
 		rep.Daemon.Error = s.NoDaemon.Error()
-		spill := cfg.Outbox.Path + daemon.SpillSuffix
-		n, damaged, err := daemon.ReadSpill(spill)
-		if n > 0 || damaged > 0 || err != nil {
-			rep.HeldOnDisk = &heldOnDisk{SpillFile: spill, Events: n, Damaged: damaged}
-			if err != nil {
-				rep.HeldOnDisk.Error = err.Error()
+		for _, spill := range []string{cfg.Outbox.Path + daemon.SpillSuffix, daemon.RuntimeSpillPath(cfg.Outbox.Path, stoppedRuntimeDir())} {
+			if spill == "" {
+				continue
+			}
+			recs, damaged, err := daemon.ReadSpill(spill)
+			if len(recs) > 0 || damaged > 0 || err != nil {
+				h := heldOnDisk{SpillFile: spill, Events: len(recs), Damaged: damaged}
+				if err != nil {
+					h.Error = err.Error()
+				}
+				rep.HeldOnDisk = append(rep.HeldOnDisk, h)
 			}
 		}
 	}
@@ -88,9 +93,9 @@ type statusReport struct {
 	Clock     *admin.ClockStatus `json:"clock,omitempty"`
 	Meter     *meter.LinkStats   `json:"meter,omitempty"`
 	Held      *admin.HeldStatus  `json:"held_in_memory,omitempty"`
-	// HeldOnDisk is the spill file an agent left (read while it is
+	// HeldOnDisk is the spill files an agent left (read while it is
 	// stopped): events it held that the outbox has not yet taken.
-	HeldOnDisk   *heldOnDisk      `json:"held_on_disk,omitempty"`
+	HeldOnDisk   []heldOnDisk     `json:"held_on_disk,omitempty"`
 	Uploader     *uploader.Status `json:"uploader,omitempty"`
 	Connectivity json.RawMessage  `json:"connectivity,omitempty"`
 	Quarantined  string           `json:"quarantined,omitempty"`
@@ -99,6 +104,16 @@ type statusReport struct {
 	StorageStuckSince *time.Time `json:"storage_stuck_since,omitempty"`
 
 	status *admin.Status // the same, for the text form
+}
+
+// stoppedRuntimeDir is where a stopped agent's runtime spill file is:
+// $RUNTIME_DIRECTORY when the command runs inside the unit, else the
+// unit's RuntimeDirectory=.
+func stoppedRuntimeDir() string {
+	if dir := runtimeDir(); dir != "" {
+		return dir
+	}
+	return "/run/taxi-agent"
 }
 
 // heldOnDisk is what a stopped agent's spill file holds.
@@ -148,11 +163,18 @@ func printStatus(w io.Writer, r statusReport, configPath string, now time.Time) 
 				line("", "all on disk in %s: stored at the next start if the agent stops first", h.SpillFile)
 				hints = append(hints, "events wait for the outbox (stored as soon as it accepts, kept on disk meanwhile): see the outbox line")
 			}
+			switch {
+			case h.RuntimeSpillFile == "":
+			case h.RuntimeSpillError != "":
+				line("", "SPILL FAILED: %d of them in %s: %s", h.InRuntimeDir, h.RuntimeSpillFile, h.RuntimeSpillError)
+			default:
+				line("", "%d of them in %s: kept across a restart of the agent, not of the terminal", h.InRuntimeDir, h.RuntimeSpillFile)
+			}
 		}
 	} else {
 		line("daemon", "NOT RUNNING (no answer on %s); the outbox below is read from its file", r.Daemon.Socket)
 		hints = append(hints, "start it with 'systemctl start taxi-agent' (logs: 'journalctl -u taxi-agent')")
-		if h := r.HeldOnDisk; h != nil {
+		for _, h := range r.HeldOnDisk {
 			switch {
 			case h.Error != "":
 				line("held", "spill file %s not readable: %s", h.SpillFile, h.Error)

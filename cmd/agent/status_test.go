@@ -202,10 +202,10 @@ func TestStatusStoppedWithSpillFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep struct {
-		HeldOnDisk *heldOnDisk `json:"held_on_disk"`
+		HeldOnDisk []heldOnDisk `json:"held_on_disk"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.HeldOnDisk == nil ||
-		*rep.HeldOnDisk != (heldOnDisk{SpillFile: spill, Events: 1, Damaged: 1}) {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.HeldOnDisk) != 1 ||
+		rep.HeldOnDisk[0] != (heldOnDisk{SpillFile: spill, Events: 1, Damaged: 1}) {
 		t.Fatalf("held_on_disk %+v (%v) in %s", rep.HeldOnDisk, err, out)
 	}
 }

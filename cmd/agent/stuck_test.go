@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,70 +18,6 @@ import (
 	"taxi-agent/internal/testsupport"
 	"taxi-agent/test/harness"
 )
-
-// frozenFS is an ext4 file system on a loop-mounted image that the test
-// can freeze (fsfreeze): writes to it then block in the kernel, as on a
-// disk that stopped answering.
-type frozenFS struct{ dir string }
-
-// mountFS mounts a fresh ext4 image, or skips the test where it cannot
-// (not root, no loop devices).
-func mountFS(t *testing.T) *frozenFS {
-	t.Helper()
-	for _, tool := range []string{"mkfs.ext4", "mount", "umount", "fsfreeze"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("no %s: cannot freeze a file system here", tool)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("not root: cannot loop-mount and freeze a file system")
-	}
-	dir := t.TempDir()
-	img, mnt := filepath.Join(dir, "disk.img"), filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run := func(name string, args ...string) error {
-		out, err := exec.Command(name, args...).CombinedOutput()
-		if err != nil {
-			return &exec.Error{Name: name + " " + strings.Join(args, " ") + ": " + strings.TrimSpace(string(out)), Err: err}
-		}
-		return nil
-	}
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	if err := run("mkfs.ext4", "-q", "-F", img); err != nil {
-		t.Fatal(err)
-	}
-	if err := run("mount", "-o", "loop", img, mnt); err != nil {
-		t.Skipf("cannot loop-mount here: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := run("umount", mnt); err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-	})
-	return &frozenFS{dir: mnt}
-}
-
-func (f *frozenFS) freeze(t *testing.T) {
-	t.Helper()
-	if out, err := exec.Command("fsfreeze", "-f", f.dir).CombinedOutput(); err != nil {
-		t.Fatalf("fsfreeze -f: %v: %s", err, out)
-	}
-}
-
-func (f *frozenFS) thaw() error {
-	out, err := exec.Command("fsfreeze", "-u", f.dir).CombinedOutput()
-	if err != nil && !strings.Contains(string(out), "Invalid argument") { // not frozen
-		return &exec.Error{Name: "fsfreeze -u: " + string(out), Err: err}
-	}
-	return nil
-}
 
 // notifyLog records what the daemon tells systemd, with the time.
 type notifyLog struct {
@@ -149,7 +83,7 @@ func (n *notifyLog) has(msg string) bool {
 // acknowledged, the pings resume, and every acknowledged sign-out is in
 // the file.
 func TestStuckCommitStopsWatchdog(t *testing.T) {
-	fs := mountFS(t)
+	fs := testsupport.MountFreezable(t)
 	srv := harness.StartEndpoint(t, punchsim.Options{})
 	pty, err := metersim.OpenPTY()
 	if err != nil {
@@ -159,7 +93,7 @@ func TestStuckCommitStopsWatchdog(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "agent.toml")
 	c := harness.NewConfig(dir, srv.Keys(), srv.URL(), pty.Path)
-	c.Outbox.Path = filepath.Join(fs.dir, "outbox.db")
+	c.Outbox.Path = filepath.Join(fs.Dir, "outbox.db")
 	c.Outbox.CommitTimeout = time.Second
 	harness.WriteConfig(t, cfgPath, c)
 
@@ -179,7 +113,7 @@ func TestStuckCommitStopsWatchdog(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { // runs first: never leave the file system frozen
-		if err := fs.thaw(); err != nil {
+		if err := fs.Thaw(); err != nil {
 			t.Error(err)
 		}
 	})
@@ -203,7 +137,7 @@ func TestStuckCommitStopsWatchdog(t *testing.T) {
 	}
 
 	frozen := time.Now()
-	fs.freeze(t)
+	fs.Freeze(t)
 	stuck := make(chan error, 1)
 	go func() {
 		res, err := signOut(ctx, 3)
@@ -241,7 +175,7 @@ func TestStuckCommitStopsWatchdog(t *testing.T) {
 	}
 
 	thawed := time.Now()
-	if err := fs.thaw(); err != nil {
+	if err := fs.Thaw(); err != nil {
 		t.Fatal(err)
 	}
 	select {

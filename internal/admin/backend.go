@@ -102,6 +102,13 @@ type HeldStatus struct {
 	SpillFile  string `json:"spill_file,omitempty"`
 	OnDisk     int    `json:"on_disk"`
 	SpillError string `json:"spill_error,omitempty"`
+	// RuntimeSpillFile is the second copy, in the service's runtime
+	// directory (tmpfs, kept across a restart of the agent, not of the
+	// terminal): a disk that stopped answering cannot hold it back.
+	// InRuntimeDir and RuntimeSpillError are as OnDisk and SpillError.
+	RuntimeSpillFile  string `json:"runtime_spill_file,omitempty"`
+	InRuntimeDir      int    `json:"in_runtime_dir,omitempty"`
+	RuntimeSpillError string `json:"runtime_spill_error,omitempty"`
 }
 
 // ClockStatus says whether the wall clock can be trusted for event times.

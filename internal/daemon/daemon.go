@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -41,6 +42,23 @@ type Options struct {
 	WatchdogInterval time.Duration
 	// Ready, if set, is called once the agent is ready, with the daemon.
 	Ready func(*Daemon)
+	// RuntimeDir, if set, is a directory that outlives the agent's
+	// process but not the terminal's power, on a file system other than
+	// the outbox's: systemd's RuntimeDirectory= (tmpfs), which the unit
+	// keeps across restarts. Held events get a second spill file there
+	// (RuntimeSpillPath), so that a watchdog restart while the outbox's
+	// disk is stuck does not lose them.
+	RuntimeDir string
+}
+
+// RuntimeSpillPath is the spill file in runtimeDir for the outbox at
+// outboxPath, or "" when runtimeDir is empty or the same directory as the
+// outbox's.
+func RuntimeSpillPath(outboxPath, runtimeDir string) string {
+	if runtimeDir == "" || filepath.Clean(runtimeDir) == filepath.Dir(filepath.Clean(outboxPath)) {
+		return ""
+	}
+	return filepath.Join(runtimeDir, filepath.Base(outboxPath)+SpillSuffix)
 }
 
 // Daemon is a running agent.
@@ -94,7 +112,11 @@ func Run(ctx context.Context, opts Options) error {
 	d := &Daemon{cfg: cfg, log: log, clock: clock, outbox: ob, started: time.Now(), server: wechatpay.NewServerClock(nil, nil)}
 	// Events an earlier run held are stored before the meter link opens,
 	// ahead of anything new.
-	d.held, err = newHeldQueue(d.enqueue, cfg.Outbox.Path+SpillSuffix, log.With("component", "outbox"))
+	spills := []string{cfg.Outbox.Path + SpillSuffix}
+	if p := RuntimeSpillPath(cfg.Outbox.Path, opts.RuntimeDir); p != "" {
+		spills = append(spills, p)
+	}
+	d.held, err = newHeldQueue(d.enqueue, DefaultStoreWait, log.With("component", "outbox"), spills...)
 	if err != nil {
 		ob.Close()
 		return err
@@ -225,10 +247,11 @@ const deadNoLicence = "no driver licence from the meter"
 
 // handle turns a meter event into a stored record. It returns nil only
 // once the record is durable, so a sign-out is answered 0x90 only when
-// stored. A sign-in the outbox refuses is kept in memory (the meter will
-// not send it again) and stored, ahead of any later event, as soon as the
-// outbox accepts; the error then only tells a meter that expects an
-// answer to wait.
+// stored, and it never waits on the outbox for longer than
+// DefaultStoreWait. A sign-in the outbox refuses, or does not take in
+// that time, is held (the meter will not send it again) and stored, ahead
+// of any later event, as soon as the outbox accepts; the error then only
+// tells a meter that expects an answer to wait.
 func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 	reading := d.clock.Read()
 	resend := ev.Command == meter.CmdSignOutResend
@@ -268,11 +291,11 @@ func (d *Daemon) handle(_ context.Context, ev meter.Event) error {
 		err error
 	)
 	if typ == punch.SignIn {
-		id, dup, err = d.held.storeInOrder(rec, dead, true)
+		id, dup, err = d.held.submit(rec, dead, true)
 	} else {
 		// The open shift's licence fills a sign-out without one; it is
 		// read after any held sign-in is stored, inside the queue's order.
-		id, dup, err = d.held.storeInOrder(rec, "", false)
+		id, dup, err = d.held.submit(rec, "", false)
 	}
 	licence := rec.Event.DriverLicense
 	log = log.With("driver_license", redact.LicenceValue(licence))

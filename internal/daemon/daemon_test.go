@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -84,7 +85,8 @@ func runDaemon(t *testing.T, cfg config.Config, srv *punchsim.Server, pty *meter
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{Config: cfg, Clock: clock, Logger: slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelDebug})), Ready: func(d *Daemon) { ready <- d },
-			OpenPort: func() (io.ReadWriteCloser, error) { return meter.OpenSerial(meter.PortConfig{Device: pty.Path}) }})
+			RuntimeDir: os.Getenv("RUNTIME_DIRECTORY"),
+			OpenPort:   func() (io.ReadWriteCloser, error) { return meter.OpenSerial(meter.PortConfig{Device: pty.Path}) }})
 	}()
 	var (
 		once   sync.Once

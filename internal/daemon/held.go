@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,37 +22,67 @@ const (
 	heldRetryMax = 10 * time.Second
 )
 
+// DefaultStoreWait is how long the meter link waits for an event's store
+// before it answers (a sign-out 0xFF) and reads on: about what a meter
+// waits for an answer. A healthy commit takes milliseconds, a slow flash
+// card hundreds.
+const DefaultStoreWait = 2 * time.Second
+
 // errHeld says an event is kept in memory, not yet durable.
 var errHeld = errors.New("kept in memory until the outbox accepts it")
 
-// heldEvent is an event that could not be stored when it arrived.
+// heldEvent is an event on its way to the outbox.
 type heldEvent struct {
 	rec        outbox.Record
 	deadReason string // stored dead with this reason, if set
 	arrived    time.Time
-	seq        uint64 // order of holding, from 1 in each run
+	seq        uint64 // order of holding, from 1 in each run; 0 until held
+
+	keep   bool             // a sign-in: kept until stored
+	held   bool             // a kept event not stored in time: spilled, in status
+	gaveUp bool             // a sign-out its caller no longer waits for: skipped
+	done   chan storeResult // for the caller: that it is held, then the store's outcome
 }
 
-// heldQueue keeps sign-ins whose store failed, in arrival order, and
-// stores them as soon as the outbox accepts. A meter does not re-send a
-// sign-in, so memory is its only copy until then. Every store goes
-// through the queue's lock, so nothing that arrived later is stored ahead
-// of a held event. Each held event is also handed to the spill file, so
-// that a stop, a kill or a power cut before the store does not lose it.
+func newHeldEvent(rec outbox.Record, deadReason string, arrived time.Time, keep bool) *heldEvent {
+	return &heldEvent{rec: rec, deadReason: deadReason, arrived: arrived, keep: keep, done: make(chan storeResult, 2)}
+}
+
+type storeResult struct {
+	id  uint64
+	dup bool
+	err error
+}
+
+// heldQueue stores the meter's events in arrival order, one at a time, in
+// its own goroutine, so that the meter link never waits on the outbox for
+// longer than the store wait: a commit stuck in the kernel must not stop
+// the link from reading, or the frames the meter sends meanwhile die with
+// the process when the watchdog restarts it.
+//
+// A sign-in (keep) whose store fails or outlasts the wait is held: it
+// stays at its place in the queue, is handed to the spill files so that a
+// stop, a kill or a power cut does not lose it (a meter does not re-send a
+// sign-in), and is stored as soon as the outbox accepts. A sign-out is
+// never held: when its store fails, or it would have to overtake a held
+// event, or its caller stops waiting, it is dropped and the meter, answered
+// 0xFF, sends it again.
 type heldQueue struct {
-	store func(outbox.Record, string) (uint64, bool, error)
-	log   *slog.Logger
-	wake  chan struct{}
-	spill *spill
+	store  func(outbox.Record, string) (uint64, bool, error)
+	log    *slog.Logger
+	wait   time.Duration
+	kick   chan struct{}
+	spills []*spill // the one beside the outbox first
+
+	storing sync.Mutex // one store at a time, in order
 
 	mu      sync.Mutex
-	events  []heldEvent
+	events  []*heldEvent // arrival order; events[0] may be in a store
 	lastErr error
 	nextSeq uint64
 
 	// snapshot is what status reports, published under mu after every
-	// change: status must answer while a store holds mu, stuck in the
-	// kernel.
+	// change: status must answer while a store is stuck in the kernel.
 	snapshot atomic.Pointer[heldSnapshot]
 }
 
@@ -61,124 +93,254 @@ type heldSnapshot struct {
 	firstSeq uint64
 }
 
-// newHeldQueue returns a queue storing with store and spilling to
-// spillPath. The events an earlier run left in the spill file are put back
-// at its head, in their order; the caller then flushes them.
-func newHeldQueue(store func(outbox.Record, string) (uint64, bool, error), spillPath string, log *slog.Logger) (*heldQueue, error) {
-	q := &heldQueue{store: store, log: log, wake: make(chan struct{}, 1), spill: newSpill(spillPath, log)}
-	events, err := q.spill.load()
-	if err != nil {
-		return nil, err
+// newHeldQueue returns a queue storing with store, waiting at most wait
+// for a store, and spilling held events to each of spillPaths. The events
+// earlier runs left in the spill files are put at its head, in arrival
+// order, once each; the caller then flushes them.
+func newHeldQueue(store func(outbox.Record, string) (uint64, bool, error), wait time.Duration, log *slog.Logger, spillPaths ...string) (*heldQueue, error) {
+	q := &heldQueue{store: store, log: log, wait: wait, kick: make(chan struct{}, 1)}
+	var recovered []heldEvent
+	for _, p := range spillPaths {
+		s := newSpill(p, log)
+		events, err := s.load()
+		if err != nil {
+			return nil, err
+		}
+		if len(events) > 0 {
+			q.log.Warn("held events recovered from a spill file; stored ahead of new events", "spill_file", p, "held", len(events))
+		}
+		recovered = append(recovered, events...)
+		q.spills = append(q.spills, s)
 	}
-	q.events = events
-	q.nextSeq = uint64(len(events)) + 1
-	if len(events) > 0 {
-		q.log.Warn("held events recovered from the spill file; stored ahead of new events",
-			"spill_file", spillPath, "held", len(events))
+	recovered = mergeRecovered(recovered)
+	for i, r := range recovered {
+		h := newHeldEvent(r.rec, r.deadReason, r.arrived, true)
+		h.seq, h.held = uint64(i+1), true
+		recovered[i].seq = h.seq
+		q.events = append(q.events, h)
 	}
+	if len(q.spills) > 1 && len(recovered) > 0 {
+		for _, s := range q.spills {
+			s.adopt(recovered)
+		}
+	}
+	q.nextSeq = uint64(len(recovered)) + 1
 	q.mu.Lock()
 	q.publishLocked()
 	q.mu.Unlock()
 	return q, nil
 }
 
-// storeInOrder stores rec after every held event. With keep set (a
-// sign-in), a failure keeps rec in memory and returns an error wrapping
-// errHeld; otherwise (a sign-out, which the meter re-sends) rec is not
-// kept. It returns the store's id and duplicate flag on success.
-func (q *heldQueue) storeInOrder(rec outbox.Record, deadReason string, keep bool) (id uint64, dup bool, err error) {
+// mergeRecovered orders events from several spill files by arrival and
+// keeps one of each identity (every spill file may hold the same event).
+func mergeRecovered(events []heldEvent) []heldEvent {
+	slices.SortStableFunc(events, func(a, b heldEvent) int { return a.arrived.Compare(b.arrived) })
+	type key struct {
+		identity string
+		arrived  int64
+	}
+	seen := make(map[key]bool, len(events))
+	return slices.DeleteFunc(events, func(h heldEvent) bool {
+		k := key{h.rec.Identity, h.arrived.UnixNano()}
+		dup := seen[k]
+		seen[k] = true
+		return dup
+	})
+}
+
+// submit stores rec after every event that came before it and returns the
+// store's id and duplicate flag, waiting at most the store wait. With keep
+// set (a sign-in), an event not stored in that time is held and the error
+// wraps errHeld; otherwise (a sign-out, which the meter re-sends) it is
+// dropped and the error says why.
+func (q *heldQueue) submit(rec outbox.Record, deadReason string, keep bool) (id uint64, dup bool, err error) {
+	h := newHeldEvent(rec, deadReason, time.Now(), keep)
+	q.mu.Lock()
+	if keep {
+		for _, o := range q.events {
+			if o.keep && o.rec.Identity != "" && o.rec.Identity == rec.Identity {
+				q.mu.Unlock()
+				return 0, false, fmt.Errorf("%w: a re-send of an event not yet stored", errHeld)
+			}
+		}
+	}
+	q.events = append(q.events, h)
+	q.mu.Unlock()
+	q.wakeStorer()
+
+	t := time.NewTimer(q.wait)
+	defer t.Stop()
+	select {
+	case r := <-h.done:
+		return r.id, r.dup, r.err
+	case <-t.C:
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	defer q.publishLocked()
-	if q.flushLocked() == nil {
-		var serr error
-		if id, dup, serr = q.store(rec, deadReason); serr == nil {
-			return id, dup, nil
-		}
-		q.lastErr = serr
-	}
-	if !keep {
-		return 0, false, q.lastErr
-	}
-	for _, h := range q.events {
-		if h.rec.Identity != "" && h.rec.Identity == rec.Identity {
-			return 0, false, errors.Join(errHeld, q.lastErr) // a legacy meter's re-send of a held sign-in
-		}
-	}
-	h := heldEvent{rec: rec, deadReason: deadReason, arrived: time.Now(), seq: q.nextSeq}
-	q.nextSeq++
-	q.events = append(q.events, h)
-	q.spill.add(h)
-	q.log.Error("event could not be stored; kept in memory and stored as soon as the outbox accepts",
-		"event_type", rec.Event.Type, "driver_license", redact.LicenceValue(rec.Event.DriverLicense),
-		"held", len(q.events), "err", q.lastErr)
 	select {
-	case q.wake <- struct{}{}:
+	case r := <-h.done:
+		return r.id, r.dup, r.err
 	default:
 	}
+	slow := fmt.Errorf("the outbox has not answered within %s: storage is slow or stuck", q.wait)
+	if !keep {
+		h.gaveUp = true
+		return 0, false, slow
+	}
+	if q.lastErr == nil {
+		q.lastErr = slow
+	}
+	q.holdLocked(h)
 	return 0, false, errors.Join(errHeld, q.lastErr)
 }
 
-// flushLocked stores held events in order until one fails.
-func (q *heldQueue) flushLocked() error {
-	for len(q.events) > 0 {
-		h := q.events[0]
-		id, dup, err := q.store(h.rec, h.deadReason)
-		if err != nil {
-			q.lastErr = err
-			return err
-		}
-		q.events = q.events[1:]
-		if len(q.events) == 0 {
-			q.spill.markEmptied()
-		}
-		q.log.Info("held event stored", "id", id, "duplicate", dup, "event_type", h.rec.Event.Type,
-			"driver_license", redact.LicenceValue(h.rec.Event.DriverLicense), "held_for", time.Since(h.arrived).Round(time.Millisecond),
-			"still_held", len(q.events))
+func (q *heldQueue) wakeStorer() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
 	}
-	return nil
+}
+
+// holdLocked makes h a held event: numbered, spilled, logged, and its
+// caller told.
+func (q *heldQueue) holdLocked(h *heldEvent) {
+	if h.held {
+		return
+	}
+	h.held, h.seq = true, q.nextSeq
+	q.nextSeq++
+	h.done <- storeResult{err: errors.Join(errHeld, q.lastErr)}
+	for _, s := range q.spills {
+		s.add(*h)
+	}
+	q.log.Error("event could not be stored; kept in memory and stored as soon as the outbox accepts",
+		"event_type", h.rec.Event.Type, "driver_license", redact.LicenceValue(h.rec.Event.DriverLicense),
+		"held", q.heldLocked(), "err", q.lastErr)
+}
+
+// heldLocked counts the held events.
+func (q *heldQueue) heldLocked() int {
+	n := 0
+	for _, h := range q.events {
+		if h.held {
+			n++
+		}
+	}
+	return n
+}
+
+// step stores the queue's first event that someone still waits for. It
+// reports whether there was one, and the store's error.
+func (q *heldQueue) step() (worked bool, err error) {
+	q.storing.Lock()
+	defer q.storing.Unlock()
+	q.mu.Lock()
+	for len(q.events) > 0 && q.events[0].gaveUp {
+		q.events = q.events[1:]
+	}
+	if len(q.events) == 0 {
+		q.mu.Unlock()
+		return false, nil
+	}
+	h := q.events[0]
+	q.mu.Unlock()
+
+	id, dup, err := q.store(h.rec, h.deadReason)
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	defer q.publishLocked()
+	if err == nil {
+		q.events = q.events[1:]
+		q.lastErr = nil
+		h.done <- storeResult{id: id, dup: dup}
+		if h.held {
+			if q.heldLocked() == 0 {
+				for _, s := range q.spills {
+					s.markEmptied()
+				}
+			}
+			q.log.Info("held event stored", "id", id, "duplicate", dup, "event_type", h.rec.Event.Type,
+				"driver_license", redact.LicenceValue(h.rec.Event.DriverLicense), "held_for", time.Since(h.arrived).Round(time.Millisecond),
+				"still_held", q.heldLocked())
+		}
+		return true, nil
+	}
+	q.lastErr = err
+	if h.keep {
+		q.holdLocked(h)
+	} else {
+		q.events = q.events[1:]
+		h.done <- storeResult{err: err}
+	}
+	// Nothing overtakes a held event: the sign-outs behind it are dropped
+	// (answered 0xFF, the meter re-sends them); sign-ins behind it are held.
+	kept := q.events[:0]
+	for _, o := range q.events {
+		switch {
+		case o.keep:
+			q.holdLocked(o)
+			kept = append(kept, o)
+		case !o.gaveUp:
+			o.done <- storeResult{err: fmt.Errorf("a held event ahead is not stored yet: %w", err)}
+		}
+	}
+	q.events = kept
+	return true, err
 }
 
 // flush stores what it can now; it reports whether the queue is empty.
 func (q *heldQueue) flush() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	defer q.publishLocked()
-	return q.flushLocked() == nil
+	for {
+		worked, err := q.step()
+		if err != nil {
+			return false
+		}
+		if !worked {
+			return true
+		}
+	}
 }
 
-// run retries the store with capped backoff while events are held, until
-// ctx ends. stored is called after events were stored.
+// run stores events as they come until ctx ends, retrying a held event
+// with capped backoff (a new event tries it again at once). stored is
+// called after held events were stored.
 func (q *heldQueue) run(ctx context.Context, stored func()) {
-	spillDone := make(chan struct{})
-	go func() { q.spill.run(ctx.Done()); close(spillDone) }()
-	defer func() { <-spillDone }()
+	var wg sync.WaitGroup
+	for _, s := range q.spills {
+		wg.Go(func() { s.run(ctx.Done()) })
+	}
+	defer wg.Wait()
 	wait := heldRetryMin
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	defer t.Stop()
 	for {
 		q.mu.Lock()
-		n := len(q.events)
+		heldBefore := q.heldLocked()
 		q.mu.Unlock()
-		if n > 0 {
+		worked, err := q.step()
+		switch {
+		case err != nil:
 			t.Reset(wait)
-		} else {
-			t.Stop()
+			wait = min(2*wait, heldRetryMax)
+		case worked:
+			wait = heldRetryMin
+			if heldBefore > 0 {
+				stored()
+			}
+			continue
+		default:
 			wait = heldRetryMin
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-q.wake:
+		case <-q.kick:
 		case <-t.C:
-			if q.flush() {
-				stored()
-				wait = heldRetryMin
-			} else {
-				wait = min(2*wait, heldRetryMax)
-			}
 		}
+		t.Stop()
 	}
 }
 
@@ -190,48 +352,72 @@ func (q *heldQueue) status() admin.HeldStatus {
 		return admin.HeldStatus{}
 	}
 	st := snap.HeldStatus
-	sp := q.spill.state()
-	st.SpillFile = q.spill.path
+	sp := q.spills[0].state()
+	st.SpillFile = q.spills[0].path
 	if sp.err != nil {
 		st.SpillError = sp.err.Error()
 	}
 	if st.Count > 0 && sp.written >= snap.firstSeq {
 		st.OnDisk = min(st.Count, int(sp.written-snap.firstSeq+1))
 	}
+	if len(q.spills) > 1 {
+		rt := q.spills[1].state()
+		st.RuntimeSpillFile = q.spills[1].path
+		if rt.err != nil {
+			st.RuntimeSpillError = rt.err.Error()
+		}
+		if st.Count > 0 && rt.written >= snap.firstSeq {
+			st.InRuntimeDir = min(st.Count, int(rt.written-snap.firstSeq+1))
+		}
+	}
 	return st
 }
 
 // publishLocked takes the snapshot status reports.
 func (q *heldQueue) publishLocked() {
-	snap := heldSnapshot{HeldStatus: admin.HeldStatus{Count: len(q.events)}}
-	if len(q.events) > 0 {
-		snap.Oldest = q.events[0].arrived
-		snap.firstSeq = q.events[0].seq
-		if q.lastErr != nil {
-			snap.Reason = q.lastErr.Error()
+	snap := heldSnapshot{}
+	for _, h := range q.events {
+		if !h.held {
+			continue
 		}
+		if snap.Count == 0 {
+			snap.Oldest, snap.firstSeq = h.arrived, h.seq
+			if q.lastErr != nil {
+				snap.Reason = q.lastErr.Error()
+			}
+		}
+		snap.Count++
 	}
 	q.snapshot.Store(&snap)
 }
 
 // drain makes a last attempt at shutdown, after run has returned, and
-// brings the spill file up to date. It logs whatever is still held: from
-// the spill file the next start stores it, unless the file could not be
-// written, and then it is lost with this process.
+// brings the spill files up to date. It logs whatever is still held: from
+// a spill file the next start stores it, unless no file could be written,
+// and then it is lost with this process.
 func (q *heldQueue) drain() {
 	q.flush()
-	spillErr := q.spill.sync()
+	var spillErr error
+	kept := false
+	for _, s := range q.spills {
+		err := s.sync()
+		kept = kept || err == nil
+		spillErr = errors.Join(spillErr, err)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, h := range q.events {
+		if !h.held {
+			continue
+		}
 		log := q.log.Warn
 		msg := "stopping with an event the outbox never accepted; it is kept in the spill file and stored at the next start"
-		if spillErr != nil {
+		if !kept {
 			log = q.log.Error
-			msg = "stopping with an event the outbox never accepted and the spill file could not keep; it is lost with this process"
+			msg = "stopping with an event the outbox never accepted and no spill file could keep; it is lost with this process"
 		}
 		log(msg, "event_type", h.rec.Event.Type, "driver_license", redact.LicenceValue(h.rec.Event.DriverLicense),
-			"identity", h.rec.Identity, "event_time", h.rec.Event.EventTime, "spill_file", q.spill.path,
+			"identity", h.rec.Identity, "event_time", h.rec.Event.EventTime, "spill_file", q.spills[0].path,
 			"err", q.lastErr, "spill_err", spillErr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -139,6 +140,21 @@ func newSpill(path string, log *slog.Logger) *spill {
 func (s *spill) add(h heldEvent) {
 	s.mu.Lock()
 	s.pending = append(s.pending, h)
+	s.mu.Unlock()
+	s.wake()
+}
+
+// adopt makes the file hold events (numbered by the held queue), in
+// place of what it held: the events several spill files held, merged.
+func (s *spill) adopt(events []heldEvent) {
+	s.io.Lock()
+	defer s.io.Unlock()
+	if s.blocked != nil {
+		return
+	}
+	s.mirror, s.rewrite = slices.Clone(events), true
+	s.mu.Lock()
+	s.status.written = 0
 	s.mu.Unlock()
 	s.wake()
 }
@@ -357,17 +373,21 @@ func syncDir(path string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// ReadSpill counts the events a spill file (outbox.path + SpillSuffix)
-// holds, and its damaged lines, for `agent status` while the agent is
-// stopped; a missing file holds none. It changes nothing.
-func ReadSpill(path string) (events, damaged int, err error) {
+// ReadSpill returns the records of the events a spill file (outbox.path
+// + SpillSuffix, or its copy in the runtime directory) holds, in order,
+// and how many of its lines are damaged, for `agent status` while the
+// agent is stopped; a missing file holds none. It changes nothing.
+func ReadSpill(path string) (records []outbox.Record, damaged int, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, 0, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	ev, dmg := decodeSpill(data)
-	return len(ev), len(dmg), nil
+	for _, h := range ev {
+		records = append(records, h.rec)
+	}
+	return records, len(dmg), nil
 }

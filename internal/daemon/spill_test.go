@@ -140,10 +140,15 @@ func restartAccepting(t *testing.T, cfg config.Config, srv *punchsim.Server, shi
 	if order := of(r.srv.Accepted()); strings.Join(order, ",") != "SIGN_IN,SIGN_OUT" {
 		t.Fatalf("punches of the held driver: %v, want SIGN_IN,SIGN_OUT (all: %d)", order, len(got))
 	}
-	testsupport.WaitFor(t, 5*time.Second, "the spill file removed", func() bool {
-		_, err := os.Stat(cfg.Outbox.Path + SpillSuffix)
-		return os.IsNotExist(err)
-	})
+	for _, spill := range []string{cfg.Outbox.Path + SpillSuffix, RuntimeSpillPath(cfg.Outbox.Path, os.Getenv("RUNTIME_DIRECTORY"))} {
+		if spill == "" {
+			continue
+		}
+		testsupport.WaitFor(t, 5*time.Second, "the spill file removed", func() bool {
+			_, err := os.Stat(spill)
+			return os.IsNotExist(err)
+		})
+	}
 	if st, err := r.d.Status(context.Background()); err != nil || st.Held.Count != 0 || st.Held.SpillError != "" {
 		t.Errorf("status after recovery: %+v, %v", st.Held, err)
 	}
@@ -244,6 +249,7 @@ func spillChild(path string) int {
 	go func() {
 		err := Run(context.Background(), Options{Config: cfg, Clock: untrusted1970(),
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Ready: func(d *Daemon) { ready <- d },
+			RuntimeDir: os.Getenv("RUNTIME_DIRECTORY"),
 			OpenPort: func() (io.ReadWriteCloser, error) {
 				return meter.OpenSerial(meter.PortConfig{Device: cfg.Meter.Device})
 			}})

@@ -15,6 +15,8 @@
 //	                             new run)
 //	PC rec <type> <licence>      a record whose licence is not a number
 //	PC export exit=<code> <msg>  how the export ended
+//	PC held <type> <licence>     an event in the spill file (held: not yet
+//	                             in the outbox; the agent stores it first)
 //	PC run                       the agent is started
 //	PC agent exit=<code>         the agent ended (it should not)
 //	PC fail <msg>                the VM cannot do its part
@@ -33,11 +35,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"taxi-agent/internal/daemon"
 )
 
 const (
-	config = "/etc/agent.toml"
-	agent  = "/agent"
+	config     = "/etc/agent.toml"
+	agent      = "/agent"
+	outboxPath = "/data/outbox.db" // outbox.path in config
 )
 
 func main() {
@@ -104,6 +109,7 @@ func boot() error {
 	}
 	fmt.Printf("PC files %s\n", strings.Join(names, " "))
 	export()
+	held()
 
 	fmt.Println("PC run")
 	cmd := exec.Command(agent, "run", "-config", config)
@@ -162,6 +168,18 @@ func export() {
 	msg := strings.Join(strings.Fields(errb.String()), " ")
 	fmt.Printf("PC export exit=%d %s\n", cmd.ProcessState.ExitCode(), msg)
 	_ = err
+}
+
+// held lists the events of the spill file beside the outbox, read as the
+// agent reads it at start.
+func held() {
+	recs, damaged, err := daemon.ReadSpill(outboxPath + daemon.SpillSuffix)
+	for _, r := range recs {
+		fmt.Printf("PC held %s %s\n", r.Event.Type, r.Event.DriverLicense)
+	}
+	if damaged > 0 || err != nil {
+		fmt.Printf("PC held damaged=%d err=%v\n", damaged, err)
+	}
 }
 
 func waitFor(path string, d time.Duration) error {
