@@ -2,6 +2,7 @@ package rxstamp
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 // times (see Conn).
 type Listener struct {
 	net.Listener
+	err error // why there are no receive times; nil when there are
 }
 
 // Listen wraps ln: every TCP connection it accepts is a *Conn. It turns
@@ -18,26 +20,30 @@ type Listener struct {
 // connections inherit: Linux starts stamping packets a moment after the
 // first socket asks (the switch is deferred to a kernel worker), and a
 // connection's first request must not be the one that goes unstamped, so
-// Listen returns once a probe connection's data comes stamped. The error
-// is the kernel refusing, or not stamping within a second.
-func Listen(ln net.Listener) (*Listener, error) {
+// Listen returns once a probe connection's data comes stamped, within a
+// second. Where the kernel (or an emulator) refuses, or does not stamp,
+// the listener accepts plain connections and Err says why.
+func Listen(ln net.Listener) *Listener {
+	l := &Listener{Listener: ln}
 	if tl, ok := ln.(*net.TCPListener); ok {
-		if err := enable(tl); err != nil {
-			return nil, err
+		if l.err = enable(tl); l.err == nil {
+			l.err = waitStamping()
 		}
-		if err := waitStamping(); err != nil {
-			return nil, err
-		}
+	} else {
+		l.err = fmt.Errorf("rxstamp: %T is not a TCP listener", ln)
 	}
-	return &Listener{ln}, nil
+	return l
 }
+
+// Err is why the listener's connections carry no receive times, or nil.
+func (l *Listener) Err() error { return l.err }
 
 // Accept waits for the next connection and turns on its receive
 // timestamps.
 func (l *Listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	if err != nil || l.err != nil {
+		return c, err
 	}
 	tc, ok := c.(*net.TCPConn)
 	if !ok {

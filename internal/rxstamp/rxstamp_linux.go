@@ -20,7 +20,9 @@ func newConn(tc *net.TCPConn) (*Conn, error) {
 	return &Conn{TCPConn: tc}, nil
 }
 
-// enable sets SO_TIMESTAMPNS on the socket of c.
+// enable sets SO_TIMESTAMP on the socket of c: microseconds are plenty
+// for counting requests per second, and emulators such as qemu-user pass
+// its struct timeval through, which they do not for SO_TIMESTAMPNS.
 func enable(c syscall.Conn) error {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -28,18 +30,18 @@ func enable(c syscall.Conn) error {
 	}
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMP, 1)
 	}); err != nil {
 		return fmt.Errorf("rxstamp: %w", err)
 	}
 	if serr != nil {
-		return fmt.Errorf("rxstamp: setsockopt SO_TIMESTAMPNS: %w", serr)
+		return fmt.Errorf("rxstamp: setsockopt SO_TIMESTAMP: %w", serr)
 	}
 	return nil
 }
 
-// oobSize holds one SCM_TIMESTAMPNS message with room.
-var oobSize = unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))) * 2
+// oobSize holds one SCM_TIMESTAMP message with room.
+var oobSize = unix.CmsgSpace(int(unsafe.Sizeof(unix.Timeval{}))) * 2
 
 // Read reads with recvmsg and keeps the receive time that comes with the
 // data. Deadlines and Close work as on the TCP connection.
@@ -72,21 +74,21 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// parseStamp finds the SCM_TIMESTAMPNS message in oob.
+// parseStamp finds the SCM_TIMESTAMP message in oob.
 func parseStamp(oob []byte) (time.Time, bool) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return time.Time{}, false
 	}
 	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMP {
 			continue
 		}
-		if len(m.Data) < int(unsafe.Sizeof(unix.Timespec{})) {
+		if len(m.Data) < int(unsafe.Sizeof(unix.Timeval{})) {
 			continue
 		}
-		ts := *(*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-		return time.Unix(ts.Unix()), true
+		tv := *(*unix.Timeval)(unsafe.Pointer(&m.Data[0]))
+		return time.Unix(tv.Unix()), true
 	}
 	return time.Time{}, false
 }

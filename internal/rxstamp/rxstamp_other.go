@@ -3,6 +3,7 @@
 package rxstamp
 
 import (
+	"errors"
 	"net"
 	"syscall"
 )
@@ -10,8 +11,8 @@ import (
 // newConn wraps tc without receive times: reads are the TCP connection's.
 func newConn(tc *net.TCPConn) (*Conn, error) { return &Conn{TCPConn: tc}, nil }
 
-// enable does nothing: there are no receive times to turn on.
-func enable(syscall.Conn) error { return nil }
+// enable refuses: receive times are read on Linux only.
+func enable(syscall.Conn) error { return errors.New("rxstamp: receive times are read on Linux only") }
 
 // waitStamping has nothing to wait for.
 func waitStamping() error { return nil }
