@@ -19,8 +19,9 @@ type Limiter interface {
 // a burst of one (rate.Limiter), which spaces punches evenly and makes up
 // for a waiter that woke late, and behind it a window that holds the
 // promise itself: of the sends it lets through, at most n = ⌊perSecond⌋
-// (at least 1) fall within any span of one second plus jitter (1/perSecond
-// plus jitter below one a second). So WeChat Pay counts at most the rate
+// (at least 1) fall within any span of one second plus jitter (for a rate
+// below one a second: one send within 1/perSecond plus jitter). So WeChat
+// Pay counts at most the rate
 // in any second even when punches reach it up to jitter later than they
 // left, unevenly. The bucket alone would, after a late wake-up (a busy
 // CPU, a GC pause), send the late punch together with the next ones, all
@@ -67,7 +68,8 @@ type wireLimiter interface {
 // one at a time under the lock. So the k-th write starts no earlier than
 // span after the (k-n)-th had returned, however long a thread was
 // descheduled between the check and the write or within the write: the
-// bytes of any n+1 sends reach the kernel at least span apart.
+// bytes of any n+1 sends reach the kernel at least span apart. (A punch
+// request, about 1 KB, leaves the HTTP transport in one write.)
 type window struct {
 	span  time.Duration
 	now   func() time.Time
