@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,16 +67,17 @@ type gatewayFigures struct {
 	// HandlerLate is how late the fake's handler took up requests after
 	// they arrived: the median, p99 and most.
 	HandlerLate [3]time.Duration
+	Outcomes    string  // the gateways' answers to the terminals, by outcome
 	Gateway429s int     // 429s the gateway sent, as the terminals counted them
 	Drain       float64 // × ideal
 }
 
 func (g gatewayFigures) String() string {
 	n := g.Spec.Terminals * g.Spec.Events
-	return fmt.Sprintf("%s\n  through %d gateway replica(s): WeChat Pay's peak in any 1 s window %d = %.2f × R (at +%.1fs; %.2f × R as the gateways wrote them, %.2f × R as the handler took them up, %v late at p50, %v p99, %v most); drained in %.2f × ideal; WeChat 429s %d; gateway 429s %d (%.3f per punch)",
+	return fmt.Sprintf("%s\n  through %d gateway replica(s): WeChat Pay's peak in any 1 s window %d = %.2f × R (at +%.1fs; %.2f × R as the gateways wrote them, %.2f × R as the handler took them up, %v late at p50, %v p99, %v most); drained in %.2f × ideal; WeChat 429s %d; gateway 429s %d (%.3f per punch)\n  the gateways answered: %s",
 		g.fleetFigures, g.Replicas, g.PeakAny, float64(g.PeakAny)/g.Spec.Rate, g.PeakAnyAt.Seconds(), float64(g.PeakSent)/g.Spec.Rate, float64(g.PeakHandler)/g.Spec.Rate,
 		g.HandlerLate[0].Round(time.Millisecond), g.HandlerLate[1].Round(time.Millisecond), g.HandlerLate[2].Round(time.Millisecond),
-		g.Drain, g.Throttled, g.Gateway429s, float64(g.Gateway429s)/float64(n))
+		g.Drain, g.Throttled, g.Gateway429s, float64(g.Gateway429s)/float64(n), g.Outcomes)
 }
 
 // TestFleetThroughGateway: every terminal starts at once with its backlog,
@@ -156,7 +158,7 @@ func runGatewayFleet(t *testing.T, s fleetSpec, replicas int, redisURL string) g
 	var served sync.WaitGroup
 	defer func() { cancel(); served.Wait() }()
 	urls := make([]string, replicas)
-	grants := &grantTimes{}
+	writes := &writeTimes{}
 	for r := range replicas {
 		cfg := gateway.Default()
 		cfg.Listen = gateway.Listen{Addr: "127.0.0.1:0", CertFile: filepath.Join(dir, "server", "gateway.pem"), KeyFile: filepath.Join(dir, "server", "gateway.key")}
@@ -171,7 +173,7 @@ func runGatewayFleet(t *testing.T, s fleetSpec, replicas int, redisURL string) g
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		opts := gateway.Options{Observer: grants}
+		opts := gateway.Options{Observer: writes}
 		if redisURL != "" {
 			shared, err := redislimit.New(redisURL, s.Rate, cfg.Limit.Jitter.Duration)
 			if err != nil {
@@ -286,8 +288,9 @@ func runGatewayFleet(t *testing.T, s fleetSpec, replicas int, redisURL string) g
 	f.PeakAny, at = peakInAnyWindow(recv, time.Second)
 	f.PeakAnyAt = at.Sub(wall)
 	f.PeakHandler, _ = peakInAnyWindow(takenUp(xs), time.Second)
-	f.PeakSent, _ = peakInAnyWindow(grants.seen(), time.Second)
+	f.PeakSent, _ = peakInAnyWindow(writes.seen(), time.Second)
 	f.HandlerLate = handlerLate(xs)
+	f.Outcomes = writes.outcomeCounts()
 	f.Drain = f.Drained.Seconds() / s.ideal().Seconds()
 	return f
 }
@@ -333,25 +336,49 @@ func handlerLate(xs []punchsim.Exchange) [3]time.Duration {
 	return [3]time.Duration{ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1]}
 }
 
-// grantTimes is a gateway.Observer that keeps when each punch got its
-// token for WeChat Pay (Waited is told just after).
-type grantTimes struct {
-	mu sync.Mutex
-	at []request
+// writeTimes is a gateway.Observer that keeps when each punch was
+// written to WeChat Pay (Waited is told just after), and counts the
+// gateway's answers by outcome.
+type writeTimes struct {
+	mu       sync.Mutex
+	at       []request
+	outcomes map[string]int
 }
 
-func (g *grantTimes) Waited(time.Duration) {
+func (g *writeTimes) Waited(time.Duration) {
 	now := time.Now()
 	g.mu.Lock()
 	g.at = append(g.at, request{at: now})
 	g.mu.Unlock()
 }
 
-func (*grantTimes) Punch(string)             {}
-func (*grantTimes) WeChatCall(time.Duration) {}
-func (*grantTimes) WeChat429()               {}
+func (g *writeTimes) Punch(outcome string) {
+	g.mu.Lock()
+	if g.outcomes == nil {
+		g.outcomes = map[string]int{}
+	}
+	g.outcomes[outcome]++
+	g.mu.Unlock()
+}
 
-func (g *grantTimes) seen() []request {
+func (*writeTimes) WeChatCall(time.Duration) {}
+func (*writeTimes) WeChat429()               {}
+
+// outcomeCounts is the gateway's answers by outcome, e.g. "delivered 1000,
+// throttled 48".
+func (g *writeTimes) outcomeCounts() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var parts []string
+	for _, o := range gateway.Outcomes {
+		if n := g.outcomes[o]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", o, n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (g *writeTimes) seen() []request {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := slices.Clone(g.at)
