@@ -15,11 +15,11 @@
 //   - admits punches at one fleet-wide rate: a round-robin queue across
 //     terminals (queue.go) where a punch waits at most limit.max_wait (past
 //     that it is answered 429 with a Retry-After sized to the queue ahead
-//     and spread one slot apart), and a token taken the moment the
-//     connection to WeChat Pay is in hand (wire.go) from a token bucket of
-//     limit.rate per second held within one second plus limit.jitter
-//     (limiter.go), or from GCRA in Redis shared by every replica
-//     (redis.go);
+//     and spread one slot apart), and a token taken in the request's
+//     write to WeChat Pay (wire.go) from a token bucket of limit.rate per
+//     second held within one second plus limit.jitter, counted from when
+//     each write returned (limiter.go), or from GCRA in Redis shared by
+//     every replica (redislimit);
 //   - sends each admitted punch to WeChat Pay signed with the merchant key
 //     through uploader.Client, the very code direct-mode terminals use, and
 //     relays the verdict (relay.go): 204 only for a verified 204, WeChat

@@ -76,8 +76,8 @@ func New(cfg Config, logger *slog.Logger, userAgent string, opts Options) (*Gate
 	g.client, err = uploader.NewClient(uploader.Config{
 		BaseURL: w.BaseURL, CAFile: w.CAFile, UserAgent: userAgent,
 		AttemptTimeout: w.AttemptTimeout.Duration, TransportRetries: 1,
-		MaxIdleConns: maxIdleToWeChat,
-		Logger:       g.log,
+		MaxIdleConns: maxIdleToWeChat, WrapConn: wrapWire,
+		Logger: g.log,
 	}, auth)
 	if err != nil {
 		return nil, err

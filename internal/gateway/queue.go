@@ -13,10 +13,9 @@ import (
 // them. A punch waits at most maxWait for its turn.
 //
 // The rate itself is taken on the wire (see wireGate): a punch released
-// by the queue takes its token from the Limiter at the moment the
-// connection to WeChat Pay is in hand and the request is about to be
-// written, so that a slow dial or handshake cannot bunch punches up at
-// WeChat Pay. The queue releases at most Ahead punches that have not yet
+// by the queue takes its token from the Limiter in the write of its
+// request to WeChat Pay, so that neither a slow dial or handshake nor a
+// late goroutine can bunch punches up at WeChat Pay. The queue releases at most Ahead punches that have not yet
 // taken their token; each frees its place as it takes it, so the queue is
 // drained at the rate and in round-robin order.
 type Queue struct {

@@ -29,5 +29,9 @@
 //
 // Every exchange is recorded in order (Exchanges), accepted punches too
 // (Accepted), with counters (Stats); Options.OnExchange sees each one as it
-// happens.
+// happens. An exchange carries when its handler took it up (At) and, on
+// Linux, when the request reached the host's kernel (Received, the
+// kernel's receive timestamp), so that a rate can be counted as the
+// network delivered it rather than as the fake's goroutines were
+// scheduled.
 package punchsim

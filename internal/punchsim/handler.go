@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"taxi-agent/internal/rxstamp"
 )
 
 // window is how far a signed timestamp may be from the fake's clock.
@@ -64,6 +66,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		x.Received = rxstamp.Received(c)
+	}
 	if err != nil {
 		x.Detail = "read body: " + err.Error()
 		return
@@ -239,7 +244,7 @@ func reset(w http.ResponseWriter) {
 	if tc, ok := conn.(*tls.Conn); ok {
 		raw = tc.NetConn()
 	}
-	if tcp, ok := raw.(*net.TCPConn); ok {
+	if tcp, ok := raw.(interface{ SetLinger(int) error }); ok {
 		_ = tcp.SetLinger(0)
 	}
 	_ = raw.Close()

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"taxi-agent/internal/rxstamp"
 )
 
 // Path is the punch endpoint's path.
@@ -42,7 +44,7 @@ type Options struct {
 // Exchange is the record of one request and what the fake did with it.
 type Exchange struct {
 	Seq          int       `json:"seq"` // 1-based, in arrival order
-	At           time.Time `json:"at"`
+	At           time.Time `json:"at"`  // when the handler took the request up, on Options.Now
 	RequestID    string    `json:"request_id"`
 	Path         string    `json:"path,omitempty"` // set for other APIs than the punch (CertificatesPath)
 	MchID        string    `json:"mchid,omitempty"`
@@ -55,6 +57,11 @@ type Exchange struct {
 	Fault        FaultKind `json:"fault,omitempty"`         // the fault applied to a valid request
 	Status       int       `json:"status"`                  // HTTP status answered; 0 for a reset or an abandoned stall
 	Accepted     bool      `json:"accepted"`                // the punch was accepted and answered with a signed 204
+	// Received is when the request's last byte reached this host's kernel
+	// (the Linux receive timestamp, wall clock; see package rxstamp): its
+	// arrival from the network, whatever the fake's goroutines were doing
+	// meanwhile. Zero for a request whose body was not read, or off Linux.
+	Received time.Time `json:"received,omitzero"`
 }
 
 // Stats counts what the fake has seen since it was made.
@@ -200,6 +207,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	stamped := rxstamp.Listen(ln) // without receive times where the kernel gives none
 	s.addr = ln.Addr().String()
 	s.quit = make(chan struct{})
 	srv := &http.Server{
@@ -208,6 +216,7 @@ func (s *Server) Start() error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(discard{}, "", 0),
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 		ConnState: func(_ net.Conn, st http.ConnState) {
 			if st == http.StateNew {
 				s.mu.Lock()
@@ -217,7 +226,7 @@ func (s *Server) Start() error {
 		},
 	}
 	s.srv, s.ln = srv, ln
-	go func() { _ = srv.Serve(tls.NewListener(ln, s.tlsConfig)) }()
+	go func() { _ = srv.Serve(tls.NewListener(stamped, s.tlsConfig)) }()
 	return nil
 }
 
@@ -391,6 +400,10 @@ func (s *Server) quitChan() <-chan struct{} {
 	defer s.mu.Unlock()
 	return s.quit
 }
+
+// connKey holds a request's connection in its context, for its kernel
+// receive time.
+type connKey struct{}
 
 type discard struct{}
 

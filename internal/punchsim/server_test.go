@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -375,5 +376,33 @@ func TestDelayedError(t *testing.T) {
 	}
 	if took := time.Since(start); took < 30*time.Millisecond {
 		t.Errorf("answered after %s, before the delay", took)
+	}
+}
+
+// TestReceivedPerRequest: each request on a kept-alive connection carries
+// its own kernel receive time, within the client's call.
+func TestReceivedPerRequest(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("kernel receive timestamps are read on Linux only")
+	}
+	s := newServer(t, Options{})
+	c := newClient(t, s)
+	for i := range 3 {
+		time.Sleep(50 * time.Millisecond) // apart from the handshake and the last answer
+		before := time.Now()
+		if resp, _, err := c.do(req{}); err != nil || resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		after := time.Now()
+		x := s.Exchanges()[i]
+		if x.Received.Before(before.Add(-time.Millisecond)) || x.Received.After(after) {
+			t.Errorf("request %d received at %v, want within its call [%v, %v]", i, x.Received, before, after)
+		}
+		if x.Received.After(x.At.Add(time.Millisecond)) {
+			t.Errorf("request %d received at %v, after its handler took it up at %v", i, x.Received, x.At)
+		}
+	}
+	if st := s.Stats(); st.Connections != 1 {
+		t.Errorf("%d connections, want the 3 requests on one", st.Connections)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"runtime"
 	"time"
@@ -91,6 +92,11 @@ type Config struct {
 	// client keeps; 0 means 2, enough for one terminal's strictly
 	// sequential drain. A relay with many calls in flight needs more.
 	MaxIdleConns int
+
+	// WrapConn, when set, wraps each TCP connection to the endpoint,
+	// beneath TLS: taxi-gateway takes its rate token there, as a request
+	// is written to the wire.
+	WrapConn func(net.Conn) net.Conn
 
 	// SystemicStreak is the number of different events in a row refused
 	// with the same status and code that holds the queue; 0 means

@@ -82,7 +82,11 @@ func newHTTPClient(cfg Config, wc *wireCounter, auth Authenticator) (*http.Clien
 				return nil, err
 			}
 			wc.dials.Add(1)
-			return countingConn{Conn: conn, c: wc}, nil
+			conn = countingConn{Conn: conn, c: wc}
+			if cfg.WrapConn != nil {
+				conn = cfg.WrapConn(conn)
+			}
+			return conn, nil
 		},
 		TLSClientConfig: &tls.Config{
 			RootCAs:      roots,

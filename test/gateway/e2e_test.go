@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,6 +181,76 @@ func TestGatewayRestartMidBacklog(t *testing.T) {
 	if !tally.OK() || tally.Duplicates != 0 || tally.Unacked != 0 {
 		t.Fatal(tally)
 	}
+}
+
+// TestGatewayKilledMidCall: the gateway is killed with SIGKILL, as a
+// power cut or the OOM killer would end it, while WeChat Pay holds one of
+// its calls, in the middle of a backlog. Nothing is lost and the order
+// holds. The punch in flight was accepted by WeChat Pay but its answer
+// died with the gateway, and the new gateway has no memory of it (without
+// Redis its dedup lives in memory): the terminal sends it again and WeChat
+// Pay sees it twice, at most that once. Delivery is at least once.
+func TestGatewayKilledMidCall(t *testing.T) {
+	rig, gw, gwRun := terminalRig(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	a := rig.Start()
+	gw.Stop(gwRun)
+	var led harness.Ledger
+	day := time.Now()
+	for n := 1; n <= 8; n++ {
+		s := harness.ShiftOf(n, day)
+		if _, err := led.SignIn(ctx, rig.Meter, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := led.SignOut(ctx, rig.Meter, s, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const heldCall = 5
+	held := make(chan struct{})
+	var calls atomic.Int32
+	rig.Endpoint.SetFaults(func(punchsim.Exchange) punchsim.Fault {
+		if calls.Add(1) == heldCall {
+			// WeChat Pay takes its time over this one (under the
+			// gateway's 1 s attempt timeout) and then accepts it, whether
+			// or not anyone is left to read the answer.
+			close(held)
+			time.Sleep(700 * time.Millisecond)
+		}
+		return punchsim.Fault{}
+	})
+	run := gw.Start()
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatalf("WeChat Pay never got call %d; accepted %d", heldCall, len(rig.Endpoint.Accepted()))
+	}
+	run.Kill()
+	if code, err := run.Wait(time.Second); err != nil || code != -1 {
+		t.Fatalf("gateway after SIGKILL: exit %d, %v; want killed by the signal", code, err)
+	}
+	if n := len(rig.Endpoint.Accepted()); n >= led.Len() {
+		t.Fatalf("the whole backlog (%d) went out before the kill; the test proves nothing", n)
+	}
+	gw.Start()
+	if err := rig.WaitDelivered(ctx, led.Acked()); err != nil {
+		t.Fatal(err)
+	}
+	rig.Stop(a)
+	// The held call ends after its delay, whoever is left to read its
+	// answer: count it.
+	testsupport.WaitFor(t, 10*time.Second, "every call WeChat Pay got answered", func() bool {
+		return len(rig.Endpoint.Exchanges()) == int(calls.Load())
+	})
+	if x := rig.Endpoint.Exchanges()[heldCall-1]; !x.Accepted {
+		t.Fatalf("the held call was not accepted (%+v): the kill was not mid-call", x)
+	}
+	tally := harness.Reconcile(led.Acked(), rig.Endpoint.Accepted())
+	if !tally.OK() || tally.Unacked != 0 || tally.Duplicates > 1 {
+		t.Fatalf("%v; want nothing lost, in order, and at most the punch in flight at the kill twice", tally)
+	}
+	t.Logf("killed during call %d: %d events delivered, %d sent twice", heldCall, tally.Delivered, tally.Duplicates)
 }
 
 // record is what `agent outbox ls -json` prints of a record.
