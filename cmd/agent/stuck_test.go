@@ -147,23 +147,40 @@ func TestStuckCommitStopsWatchdog(t *testing.T) {
 		stuck <- err
 	}()
 
-	time.Sleep(2 * time.Second) // commit_timeout, then a tick of the watchdog
-	st, err := admin.Dial(c.Admin.Socket).Status(context.Background())
-	if err != nil {
-		t.Fatalf("status while stuck: %v", err)
-	}
+	// Stuck once the sign-out's commit has waited commit_timeout; the
+	// sign-out reaches the agent when this machine gets round to it.
+	// Status answers all along: asked while the commit is in flight but
+	// not yet stuck, it must not wait in the outbox's read for the thaw.
+	var st admin.Status
+	asked := 0
+	testsupport.WaitFor(t, 20*time.Second, "status to report the stuck commit", func() bool {
+		cl := admin.Dial(c.Admin.Socket)
+		cl.Timeout = 5 * time.Second
+		var err error
+		asked++
+		if st, err = cl.Status(context.Background()); err != nil {
+			t.Fatalf("status %d while the file system is frozen: %v", asked, err)
+		}
+		return !st.StorageStuckSince.IsZero()
+	})
+	t.Logf("status asked %d times until it said stuck", asked)
 	// The stuck commit may be the uploader's, begun a moment before the
 	// freeze caught it: a healthy commit lasts milliseconds.
-	if st.StorageStuckSince.IsZero() || st.StorageStuckSince.Before(frozen.Add(-time.Second)) {
-		t.Errorf("status while stuck: storage_stuck_since %v, want about the freeze at %v", st.StorageStuckSince, frozen)
+	since := st.StorageStuckSince
+	if since.Before(frozen.Add(-time.Second)) {
+		t.Errorf("status while stuck: storage_stuck_since %v, want about the freeze at %v", since, frozen)
 	}
 	out, _, err := runCLI(t, "status", "-config", cfgPath)
 	if err != nil || !strings.Contains(out, "STUCK since") {
 		t.Errorf("agent status while stuck (%v):\n%s", err, out)
 	}
-	time.Sleep(2 * time.Second)
-	if n := notes.pings(frozen.Add(1600*time.Millisecond), time.Now()); n != 0 {
-		t.Errorf("%d watchdog pings more than 1.6 s into the stuck commit, want none", n)
+	// No ping once the commit has been in flight for commit_timeout and a
+	// tick of the watchdog (500 ms) has passed, plus 100 ms for a ping
+	// sent just before to arrive.
+	quiet := since.Add(c.Outbox.CommitTimeout + 600*time.Millisecond)
+	time.Sleep(time.Until(quiet.Add(2 * time.Second)))
+	if n := notes.pings(quiet, time.Now()); n != 0 {
+		t.Errorf("%d watchdog pings more than %s into the stuck commit, want none", n, quiet.Sub(since))
 	}
 	if n := strings.Count(stderr.String(), "storage stuck"); n != 1 {
 		t.Errorf("the log says storage stuck %d times, want once:\n%s", n, stderr.String())
@@ -186,10 +203,7 @@ func TestStuckCommitStopsWatchdog(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the sign-out was not acknowledged after the thaw")
 	}
-	time.Sleep(1500 * time.Millisecond)
-	if notes.pings(thawed, time.Now()) == 0 {
-		t.Errorf("no watchdog ping after the thaw\n%s", stderr.String())
-	}
+	testsupport.WaitFor(t, 10*time.Second, "a watchdog ping after the thaw", func() bool { return notes.pings(thawed, time.Now()) > 0 })
 	if !strings.Contains(stderr.String(), "storage answers again") {
 		t.Errorf("the log does not say storage answers again:\n%s", stderr.String())
 	}

@@ -161,7 +161,8 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Go(func() { errs <- d.link.Run(ctx) })
 	wg.Go(func() { errs <- d.uploader.Run(ctx) })
 	wg.Go(func() { d.conn.run(ctx) })
-	wg.Go(func() { d.serveAdmin(ctx) })
+	adminLn := d.listenAdmin()
+	wg.Go(func() { d.serveAdmin(ctx, adminLn) })
 	wg.Go(func() { d.held.run(ctx, d.uploader.Wake) })
 
 	sync := clock.SyncState()

@@ -108,13 +108,20 @@ func runDaemon(t *testing.T, cfg config.Config, srv *punchsim.Server, pty *meter
 		done <- err // for stop
 		t.Fatalf("daemon did not start: %v", err)
 	}
+	// READY means the technician's socket answers, at once.
+	ac := admin.Dial(cfg.Admin.Socket)
+	_, err := ac.Status(context.Background())
+	ac.Close()
+	if err != nil {
+		t.Fatalf("admin socket right after READY: %v", err)
+	}
 	m := metersim.New(pty.Master, mo)
 	return rig{srv: srv, meter: m, d: d, cfg: cfg, logs: logs, stop: stop}
 }
 
 func waitAccepted(t *testing.T, srv *punchsim.Server, n int) []punchsim.Punch {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testsupport.Patience(10*time.Second))
 	defer cancel()
 	if err := srv.WaitAccepted(ctx, n); err != nil {
 		t.Fatalf("waiting for %d accepted punches (have %d): %v", n, len(srv.Accepted()), err)
@@ -183,7 +190,7 @@ func TestEmptySignOutLicenceTakesOpenShift(t *testing.T) {
 // waitStatus polls the daemon's status until cond holds.
 func waitStatus(t *testing.T, d *Daemon, what string, cond func(admin.Status) bool) admin.Status {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(testsupport.Patience(15 * time.Second))
 	for {
 		st, err := d.Status(context.Background())
 		if err == nil && cond(st) {

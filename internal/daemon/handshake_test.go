@@ -17,6 +17,7 @@ import (
 	"taxi-agent/internal/punch"
 	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/stamp"
+	"taxi-agent/internal/testsupport"
 )
 
 // fillOutbox fills ob with pending events that wait for the clock (the
@@ -73,7 +74,7 @@ func TestSignInKeptWhileOutboxRefuses(t *testing.T) {
 	mc := movableClock(time.Unix(90, 0), 90*time.Second) // 1970, 90 s after boot
 	r := startDaemon(t, stampClock(mc, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)),
 		func(c *config.Config, _ *punchsim.Server, _ *metersim.Options) { c.Outbox.MaxSizeMiB = 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testsupport.Patience(60*time.Second))
 	defer cancel()
 	now := time.Now()
 	// bbolt frees pages as transactions end, so a file that refused one

@@ -242,21 +242,31 @@ func (l *Link) handleSignOut(ctx context.Context, port io.Writer, f Frame, std u
 	return l.answer(port, f.Command, ResultOK)
 }
 
-// stored logs the outcome of Handle: the first failure of a run loudly,
-// the recovery once.
+// Kinds of event whose store failures are logged apart (Link.storeFailing).
+const (
+	storeSignIn = iota
+	storeSignOut
+)
+
+// stored logs the outcome of Handle: the first failure of each kind of
+// event in a run of failures loudly, the recovery once.
 func (l *Link) stored(ev Event, err error, then string) {
+	kind := storeSignIn
+	if ev.SignOut() {
+		kind = storeSignOut
+	}
 	if err != nil {
 		l.update(func(s *LinkStats) { s.HandlerErrors++ })
-		if !l.storeFailing {
-			l.storeFailing = true
+		if !l.storeFailing[kind] {
+			l.storeFailing[kind] = true
 			l.log.Error("meter event not stored; "+then, "event", ev, "err", err)
 		} else {
 			l.log.Debug("meter event still not stored", "event", ev, "err", err)
 		}
 		return
 	}
-	if l.storeFailing {
-		l.storeFailing = false
+	if l.storeFailing != [2]bool{} {
+		l.storeFailing = [2]bool{}
 		l.log.Info("meter events are stored again")
 	}
 	l.log.Debug("meter event stored", "event", ev)

@@ -91,9 +91,15 @@ type Link struct {
 	hasMS bool
 
 	// Owned by the goroutine in Run.
-	down         bool // the port failed and no valid frame has come since
-	downSince    time.Time
-	storeFailing bool
+	down      bool // the port failed and no valid frame has come since
+	downSince time.Time
+	// storeFailing is set per kind of event (storeSignIn, storeSignOut)
+	// from a failed Handle until the next event is stored. The first
+	// failure of each kind in a streak is logged: the meter is told
+	// different things (a sign-in is kept, a sign-out answered 0xFF), and
+	// a streak that began with a sign-in must still say that sign-outs
+	// are being refused.
+	storeFailing [2]bool
 	gotFrame     bool   // a valid frame came on the current port
 	body, out    []byte // reused buffers of the answer being sent
 	sent         sentFrames

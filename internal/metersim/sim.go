@@ -92,6 +92,7 @@ type Meter struct {
 	statusQueries int
 	badBytes      int
 	echoed        int
+	refusals      int
 	signedIn      bool
 	shift         Shift
 }
@@ -155,6 +156,16 @@ func (m *Meter) Echoed() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.echoed
+}
+
+// Refusals returns how many answers to the meter's frames were not 0x90
+// (0xFF: not stored, or a request refused), over all exchanges so far,
+// finished or not: a test can wait for the agent's first refusal without
+// reading its logs.
+func (m *Meter) Refusals() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.refusals
 }
 
 // SendOption changes how a frame is sent.
@@ -369,6 +380,9 @@ func (m *Meter) exchange(ctx context.Context, f meter.Frame, maxSends int, resul
 			res.Done = true
 			return res, nil
 		}
+		m.mu.Lock()
+		m.refusals++
+		m.mu.Unlock()
 		if len(stop) > 0 && stop[0] {
 			return res, fmt.Errorf("send %s: %w (0x%02X)", meter.CommandName(res.Command), ErrRefused, r)
 		}

@@ -147,7 +147,7 @@ func standardAgent(id meter.Identity) func(int, meter.Frame) []byte {
 }
 
 // TestResendUntilOK: unanswered, then refused, then accepted: three sends
-// of the same bytes.
+// of the same bytes; the meter counts the one refusal.
 func TestResendUntilOK(t *testing.T) {
 	m, a := startAgentEnd(t, func(n int, f meter.Frame) []byte {
 		switch n {
@@ -161,6 +161,9 @@ func TestResendUntilOK(t *testing.T) {
 	res, err := m.Send(context.Background(), worked.SignInFrame())
 	if err != nil || res.Sends != 3 || !bytes.Equal(res.History, []byte{0xFF, 0x90}) || !res.OK() {
 		t.Fatalf("result %+v, %v", res, err)
+	}
+	if n := m.Refusals(); n != 1 {
+		t.Errorf("Refusals() = %d after one 0xFF, want 1", n)
 	}
 	got := a.frames()
 	want := worked.SignInFrame()

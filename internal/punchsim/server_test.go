@@ -228,12 +228,24 @@ func TestStallFault(t *testing.T) {
 	}
 
 	s.Inject(Fault{Kind: Stall, Delay: time.Hour})
-	// A second is far short of the stall and long enough for the client to
-	// sign and send first, even on an emulated armv7 CPU.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// The client gives up once the server has taken the stall, that is,
+	// holds the request: signing and sending take their time on an
+	// emulated armv7 CPU, more than any fixed deadline short of the stall.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, _, err := c.do(req{ctx: ctx}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("long stall: err %v, want deadline exceeded", err)
+	go func() {
+		defer cancel()
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			s.mu.Lock()
+			taken := len(s.queue) == 0
+			s.mu.Unlock()
+			if taken {
+				return
+			}
+		}
+	}()
+	if _, _, err := c.do(req{ctx: ctx}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("long stall: err %v, want the client's cancellation", err)
 	}
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()

@@ -141,7 +141,7 @@ func (c *Clock) WaitAnySleeper(tb testing.TB) time.Time {
 
 func (c *Clock) waitTimers(tb testing.TB, what string, ok func([]waiter) bool) {
 	tb.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(Patience(10 * time.Second))
 	for {
 		c.mu.Lock()
 		done, ch := ok(c.waiters), c.changed

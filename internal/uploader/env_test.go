@@ -156,7 +156,7 @@ func (e *env) stop() (time.Duration, error) {
 	select {
 	case err := <-e.done:
 		return time.Since(start), err
-	case <-time.After(10 * time.Second):
+	case <-time.After(testsupport.Patience(10 * time.Second)):
 		e.t.Fatal("Run did not return after cancel")
 		return 0, nil
 	}

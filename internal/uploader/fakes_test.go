@@ -10,6 +10,7 @@ import (
 
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punch"
+	"taxi-agent/internal/testsupport"
 )
 
 // fakeStore is an in-memory outbox with the real one's semantics for the
@@ -94,7 +95,7 @@ func (s *fakeStore) pending() int {
 // change) or 10 s pass.
 func (s *fakeStore) waitFor(t testing.TB, what string, cond func(s *fakeStore) bool) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(testsupport.Patience(10 * time.Second))
 	for {
 		s.mu.Lock()
 		ok, ch := cond(s), s.changed

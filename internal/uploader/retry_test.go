@@ -10,6 +10,7 @@ import (
 
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/testsupport"
 )
 
 func TestFreshSignatureOnEveryRetry(t *testing.T) {
@@ -165,7 +166,7 @@ func TestStrictOrderAcrossRetries(t *testing.T) {
 // holds.
 func (e *env) drive(done func() bool) {
 	e.t.Helper()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(testsupport.Patience(20 * time.Second))
 	for !done() {
 		select {
 		case <-deadline:

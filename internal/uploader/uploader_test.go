@@ -8,6 +8,7 @@ import (
 
 	"taxi-agent/internal/outbox"
 	"taxi-agent/internal/punchsim"
+	"taxi-agent/internal/testsupport"
 )
 
 func TestDeliversInOrder(t *testing.T) {
@@ -76,8 +77,11 @@ func TestRetriedFaults(t *testing.T) {
 		{name: "503", fault: punchsim.Fault{Kind: punchsim.Unavailable}, wantKind: KindServer, wantStatus: 503, wantCode: "SYSTEM_ERROR"},
 		{name: "429", fault: punchsim.Fault{Kind: punchsim.RateLimited}, wantKind: KindThrottled, wantStatus: 429, wantCode: "FREQUENCY_LIMITED"},
 		{name: "reset", fault: punchsim.Fault{Kind: punchsim.Reset}, wantKind: KindNetwork, wantErr: "reset"},
+		// The timeout also bounds the retry that must succeed: a new
+		// connection, a TLS handshake and a signature on both sides, which
+		// on the emulated armv7 CPU under -p 4 took over 300 ms.
 		{name: "stall past the attempt timeout", fault: punchsim.Fault{Kind: punchsim.Stall, Delay: time.Hour},
-			tweak: func(c *Config) { c.AttemptTimeout = 300 * time.Millisecond }, wantKind: KindNetwork, wantErr: "Timeout"},
+			tweak: func(c *Config) { c.AttemptTimeout = testsupport.Patience(time.Second) }, wantKind: KindNetwork, wantErr: "Timeout"},
 		{name: "outage", outage: true, wantKind: KindNetwork, wantErr: "connection refused"},
 		{name: "unsigned 204", fault: punchsim.Fault{Kind: punchsim.Unsigned}, wantKind: KindUnverified, wantStatus: 204, wantErr: ErrUnsigned.Error()},
 		{name: "badly signed 204", fault: punchsim.Fault{Kind: punchsim.BadSignature}, wantKind: KindUnverified, wantStatus: 204, wantErr: ErrBadSignature.Error()},

@@ -35,6 +35,13 @@ type fleetSpec struct {
 	Outage time.Duration
 	Speed  float64       // simulated seconds per real second
 	Window time.Duration // simulated window the request rate is measured over
+	// Gather holds each terminal's first request at the endpoint until
+	// every terminal's has come, and then lets the limiter decide them
+	// all as of one instant: a fleet that sends at the same instant,
+	// however long this machine's CPU takes over the fleet's TLS
+	// handshakes and signatures or over running the held handlers
+	// (seconds under load, time in which the bucket refills).
+	Gather bool
 }
 
 // The aims of issue 9.
@@ -70,7 +77,15 @@ func runFleet(t testing.TB, s fleetSpec) fleetFigures {
 	t.Helper()
 	clock := newSimClock(s.Speed)
 	bucket := newTokenBucket(s.Rate, s.Burst, clock.Now)
-	srv, err := punchsim.New(testKeys, punchsim.Options{Faults: bucket.decide})
+	faults := bucket.decide
+	var gate *firstRequests
+	if s.Gather {
+		gate = newFirstRequests(s.Terminals, gatherTimeout, clock.Now)
+		faults = func(x punchsim.Exchange) punchsim.Fault {
+			return bucket.decideAt(x, gate.wait(x.Punch.PlateNumber))
+		}
+	}
+	srv, err := punchsim.New(testKeys, punchsim.Options{Faults: faults})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +100,10 @@ func runFleet(t testing.TB, s fleetSpec) fleetFigures {
 		Now:              clock.Now,
 		After:            clock.After,
 		Logger:           discardLogger,
+	}
+	if s.Gather {
+		// A held first request must not time out at the terminal.
+		cfg.AttemptTimeout = 2 * gatherTimeout
 	}
 
 	// Opening outboxes is mostly fsync: a few at a time.
@@ -147,6 +166,11 @@ func runFleet(t testing.TB, s fleetSpec) fleetFigures {
 		}
 	}
 
+	if gate != nil {
+		if err := gate.opened(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want := s.Terminals * s.Events
 	deadline := time.Now().Add(clock.real(20*s.ideal()) + time.Minute)
 	for delivered(terms) < want {

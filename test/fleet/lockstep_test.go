@@ -9,7 +9,8 @@ import (
 )
 
 // TestThrottledTerminalsDoNotRetryInStep turns away most of a fleet that
-// sends at the same instant, on the real clock, and checks that the
+// sends at the same instant (the endpoint gathers the first requests, see
+// fleetSpec.Gather), on the real clock, and checks that the
 // terminals do not all come back at the same instant: no 100 ms may hold
 // more than 40% of their first retries (spread with full jitter over a
 // second, a 100 ms slice holds about a tenth). Retrying exactly at
@@ -20,7 +21,7 @@ func TestThrottledTerminalsDoNotRetryInStep(t *testing.T) {
 		window  = 100 * time.Millisecond
 		maxStep = 0.4
 	)
-	spec := fleetSpec{Terminals: 100, Events: 1, Rate: 20, Burst: 20, Speed: 1, Window: time.Second}
+	spec := fleetSpec{Terminals: 100, Events: 1, Rate: 20, Burst: 20, Speed: 1, Window: time.Second, Gather: true}
 	f := runFleet(t, spec)
 
 	// When each terminal turned away by its first request tried again.

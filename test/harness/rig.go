@@ -159,6 +159,34 @@ func (r *Rig) WaitDelivered(ctx context.Context, acked []Acked) error {
 	}
 }
 
+// WaitDeliveredMoving is WaitDelivered for a backlog whose delivery takes
+// as long as this machine's CPU makes it (thousands of signed punches
+// under the race detector): it fails when the fake has accepted no new
+// punch for stall, a stuck uploader, rather than at a fixed deadline; ctx
+// still bounds the whole.
+func (r *Rig) WaitDeliveredMoving(ctx context.Context, acked []Acked, stall time.Duration) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	last, lastAt := -1, time.Now()
+	for {
+		accepted := r.Endpoint.Accepted()
+		tally := Reconcile(acked, accepted)
+		if len(tally.Lost) == 0 {
+			return nil
+		}
+		if n := len(accepted); n > last {
+			last, lastAt = n, time.Now()
+		} else if time.Since(lastAt) > stall {
+			return fmt.Errorf("wait for delivery: no punch accepted for %s: %s", stall, tally)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for delivery: %w: %s", ctx.Err(), tally)
+		case <-t.C:
+		}
+	}
+}
+
 // Agents returns every agent the rig started, in order.
 func (r *Rig) Agents() []*Agent {
 	r.mu.Lock()
