@@ -75,7 +75,7 @@ func New(cfg Config, logger *slog.Logger, userAgent string, opts Options) (*Gate
 	}
 	g.client, err = uploader.NewClient(uploader.Config{
 		BaseURL: w.BaseURL, CAFile: w.CAFile, UserAgent: userAgent,
-		AttemptTimeout: w.AttemptTimeout.Duration, TransportRetries: 1,
+		AttemptTimeout: w.AttemptTimeout.Duration + lateAnswerWait, TransportRetries: 1, // relayOnce answers the terminal at AttemptTimeout
 		MaxIdleConns: maxIdleToWeChat, WrapConn: wrapWire,
 		Logger: g.log,
 	}, auth)

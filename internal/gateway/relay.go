@@ -76,9 +76,18 @@ func own(status int, outcome, code, msg string, retry time.Duration) Verdict {
 	return Verdict{Status: status, Body: errorBody(code, msg), RetryAfter: retry, Outcome: outcome}
 }
 
+// lateAnswerWait is how long the gateway keeps a call open after
+// wechatpay.attempt_timeout, when WeChat Pay has not answered: the terminal
+// is told to come back (503), but the request may have reached WeChat Pay
+// and be accepted late, so a retry of the punch meanwhile waits for this
+// call instead of sending the punch a second time. Only an answer later
+// than this can still make a duplicate.
+const lateAnswerWait = time.Minute
+
 // relay sends ev for the terminal of plate through the queue to WeChat Pay
 // and returns the verdict, answering a retry of a delivered or in-flight
-// punch without a second call.
+// punch without a second call. It answers within the queue's wait plus
+// wechatpay.attempt_timeout.
 func (g *Gateway) relay(ctx context.Context, plate string, ev punch.Event) Verdict {
 	k := PunchKey{Plate: ev.PlateNumber, Licence: ev.DriverLicense, Type: ev.Type, Time: ev.EventTime}
 	dup, f, leader := g.dedup.begin(k)
@@ -86,42 +95,47 @@ func (g *Gateway) relay(ctx context.Context, plate string, ev punch.Event) Verdi
 		return Verdict{Status: http.StatusNoContent, Outcome: OutcomeDuplicate}
 	}
 	if !leader {
-		v, err := f.follow(ctx)
+		fctx, cancel := context.WithTimeout(ctx, g.cfg.WeChatPay.AttemptTimeout.Duration)
+		defer cancel()
+		v, err := f.follow(fctx)
 		if err != nil {
-			return own(http.StatusServiceUnavailable, OutcomeUnavailable, "SYSTEM_ERROR", "gateway: the same punch is still in flight", time.Second)
+			return own(http.StatusServiceUnavailable, OutcomeUnavailable, "SYSTEM_ERROR", "gateway: the same punch is still in flight", unavailableRetry)
 		}
 		if v.Status == http.StatusNoContent {
 			v.Outcome = OutcomeDuplicate
 		}
 		return v
 	}
-	v := g.relayOnce(ctx, plate, k, ev)
-	g.dedup.end(k, f, v, v.Outcome == OutcomeDelivered)
-	return v
+	return g.relayOnce(ctx, plate, k, ev, f)
 }
 
-// relayOnce is the leader's relay: shared store, slot, call, verdict.
-func (g *Gateway) relayOnce(ctx context.Context, plate string, k PunchKey, ev punch.Event) Verdict {
+// relayOnce is the leader's relay: shared store, slot, call, verdict. It
+// ends flight f with the call's verdict, once the call is over.
+func (g *Gateway) relayOnce(ctx context.Context, plate string, k PunchKey, ev punch.Event, f *flight) Verdict {
+	end := func(v Verdict) Verdict {
+		g.dedup.end(k, f, v, v.Outcome == OutcomeDelivered)
+		return v
+	}
 	if g.shared != nil {
 		if ok, err := g.shared.Delivered(ctx, k); err != nil {
 			g.log.Warn("shared dedup store unreadable; relaying", "err", err)
 		} else if ok {
 			g.dedup.markDelivered(k)
-			return Verdict{Status: http.StatusNoContent, Outcome: OutcomeDuplicate}
+			return end(Verdict{Status: http.StatusNoContent, Outcome: OutcomeDuplicate})
 		}
 	}
 	queued := time.Now()
 	done, ra, err := g.queue.Wait(ctx, plate)
 	switch {
 	case errors.Is(err, ErrQueueTimeout):
-		return own(http.StatusTooManyRequests, OutcomeThrottled, "FREQUENCY_LIMITED",
-			fmt.Sprintf("gateway: the fleet is at its rate of %g punches/s; come back in %d s", g.cfg.Limit.Rate, int(ra/time.Second)), ra)
+		return end(own(http.StatusTooManyRequests, OutcomeThrottled, "FREQUENCY_LIMITED",
+			fmt.Sprintf("gateway: the fleet is at its rate of %g punches/s; come back in %d s", g.cfg.Limit.Rate, int(ra/time.Second)), ra))
 	case err != nil:
-		return own(http.StatusServiceUnavailable, OutcomeUnavailable, "SYSTEM_ERROR", "gateway: shutting down", time.Second)
+		return end(own(http.StatusServiceUnavailable, OutcomeUnavailable, "SYSTEM_ERROR", "gateway: shutting down", time.Second))
 	}
 	defer done()
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.WeChatPay.AttemptTimeout.Duration)
-	defer cancel()
+	attempt := g.cfg.WeChatPay.AttemptTimeout.Duration
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attempt+lateAnswerWait)
 	var start time.Time
 	cctx = wireGate(cctx, g.limiter, func() {
 		if start.IsZero() {
@@ -130,17 +144,32 @@ func (g *Gateway) relayOnce(ctx context.Context, plate string, k PunchKey, ev pu
 			done()
 		}
 	})
-	a, derr := g.client.Exchange(cctx, ev)
-	if !start.IsZero() {
-		g.obs.WeChatCall(time.Since(start))
-	}
-	v := g.verdict(a, derr)
-	if v.Outcome == OutcomeDelivered && g.shared != nil {
-		if err := g.shared.MarkDelivered(context.WithoutCancel(ctx), k); err != nil {
-			g.log.Warn("shared dedup store unwritable", "err", err)
+	answered := make(chan Verdict, 1)
+	go func() {
+		defer cancel()
+		a, derr := g.client.Exchange(cctx, ev)
+		if !start.IsZero() {
+			g.obs.WeChatCall(time.Since(start))
 		}
+		v := g.verdict(a, derr)
+		if v.Outcome == OutcomeDelivered && g.shared != nil {
+			if err := g.shared.MarkDelivered(context.WithoutCancel(ctx), k); err != nil {
+				g.log.Warn("shared dedup store unwritable", "err", err)
+			}
+		}
+		answered <- end(v)
+	}()
+	t := time.NewTimer(attempt)
+	defer t.Stop()
+	select {
+	case v := <-answered:
+		return v
+	case <-t.C:
+		g.log.Warn("WeChat Pay has not answered within wechatpay.attempt_timeout; the call stays open, and a retry of the punch waits for it",
+			"punch", k, "attempt_timeout", attempt, "kept_open", lateAnswerWait)
+		return own(http.StatusServiceUnavailable, OutcomeUnavailable, "SYSTEM_ERROR",
+			"gateway: WeChat Pay has not answered yet; come back: the punch is not sent twice", unavailableRetry)
 	}
-	return v
 }
 
 // verdict maps WeChat Pay's answer to the terminal's.

@@ -136,6 +136,40 @@ func TestRetryAfterLostAnswerReachesWeChatOnce(t *testing.T) {
 	}
 }
 
+// TestLateWeChatAnswerReachesWeChatOnce: WeChat Pay answers after the
+// gateway's wechatpay.attempt_timeout (a request it took but answered
+// late, as a loaded WeChat Pay or network does). The terminal is told to
+// come back, but the call stays open; the terminal's retries wait for it
+// and get its 204, and WeChat Pay sees the punch once.
+func TestLateWeChatAnswerReachesWeChatOnce(t *testing.T) {
+	ep := harness.StartEndpoint(t, punchsim.Options{})
+	g := harness.NewGateway(t, gatewayBin, ep, 100)
+	g.Config.WeChatPay.AttemptTimeout.Duration = time.Second
+	g.WriteConfig()
+	g.Start()
+	c := g.Client(g.Enroll(harness.Plate))
+	body := punchBody(harness.Plate, 1, 1)
+	ep.Inject(punchsim.Fault{Kind: punchsim.Stall, Delay: 3 * time.Second})
+	st, b, _, err := g.Punch(ctxT(t), c, body)
+	if err != nil || st != http.StatusServiceUnavailable || !strings.Contains(string(b), "not sent twice") {
+		t.Fatalf("first attempt: %d %s %v; want 503 while WeChat Pay has not answered", st, b, err)
+	}
+	var answers []int
+	deadline := time.Now().Add(20 * time.Second)
+	for st != http.StatusNoContent && time.Now().Before(deadline) {
+		if st, b, _, err = g.Punch(ctxT(t), c, body); err != nil {
+			t.Fatal(err)
+		}
+		answers = append(answers, st)
+	}
+	if st != http.StatusNoContent {
+		t.Fatalf("retries answered %v, last %s; want a 204 once WeChat Pay answers", answers, b)
+	}
+	if x := ep.Stats(); x.Requests != 1 || len(ep.Accepted()) != 1 {
+		t.Fatalf("WeChat Pay saw %d requests and accepted %d punches, want 1 and 1 (retries answered %v)", x.Requests, len(ep.Accepted()), answers)
+	}
+}
+
 func scrape(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
