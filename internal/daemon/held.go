@@ -231,7 +231,8 @@ func (q *heldQueue) heldLocked() int {
 }
 
 // step stores the queue's first event that someone still waits for. It
-// reports whether there was one, and the store's error.
+// reports whether there was one, and the store's error if that event is
+// now held (a failed sign-out is only dropped and reported to its caller).
 func (q *heldQueue) step() (worked bool, err error) {
 	q.storing.Lock()
 	defer q.storing.Unlock()
@@ -268,12 +269,12 @@ func (q *heldQueue) step() (worked bool, err error) {
 		return true, nil
 	}
 	q.lastErr = err
-	if h.keep {
-		q.holdLocked(h)
-	} else {
+	if !h.keep {
 		q.events = q.events[1:]
 		h.done <- storeResult{err: err}
+		return true, nil // the next event is tried at once
 	}
+	q.holdLocked(h)
 	// Nothing overtakes a held event: the sign-outs behind it are dropped
 	// (answered 0xFF, the meter re-sends them); sign-ins behind it are held.
 	kept := q.events[:0]
