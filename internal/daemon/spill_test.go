@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -182,58 +183,94 @@ func TestHeldSignInSurvivesStop(t *testing.T) {
 	restartAccepting(t, r.cfg, r.srv, shift)
 }
 
+// childDaemon is the daemon in a child process (spillChild), on a
+// pseudo-terminal's meter end and the fake endpoint.
+type childDaemon struct {
+	cfg   config.Config
+	srv   *punchsim.Server
+	pty   *metersim.PTY
+	cmd   *exec.Cmd
+	stdin io.Writer
+	lines *bufio.Scanner
+	// unblock, if set, runs between the kill and the wait: what lets a
+	// child blocked in the kernel die (a thaw).
+	unblock func() error
+	killed  bool
+}
+
+// startChild starts a child daemon on a config that edit changes, and
+// waits for it to say "ready". The test's end kills it if the test did not.
+func startChild(t *testing.T, edit func(*config.Config), unblock func() error) *childDaemon {
+	t.Helper()
+	c := &childDaemon{srv: harness.StartEndpoint(t, punchsim.Options{}), unblock: unblock}
+	var err error
+	if c.pty, err = metersim.OpenPTY(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.pty.Close() })
+	dir := t.TempDir()
+	c.cfg = harness.NewConfig(dir, c.srv.Keys(), c.srv.URL(), c.pty.Path)
+	edit(&c.cfg)
+	cfgPath := filepath.Join(dir, "agent.toml")
+	if err := harness.WriteConfigFile(cfgPath, c.cfg); err != nil {
+		t.Fatal(err)
+	}
+	var stdout io.Reader
+	c.cmd, c.stdin, stdout = testsupport.StartChild(t, envSpillChild+"="+cfgPath)
+	t.Cleanup(func() {
+		if !c.killed {
+			c.kill(t)
+		}
+	})
+	c.lines = bufio.NewScanner(stdout)
+	c.expect(t, "ready")
+	return c
+}
+
+// expect reads the child's next line and fails the test unless it starts
+// with prefix.
+func (c *childDaemon) expect(t *testing.T, prefix string) {
+	t.Helper()
+	if !c.lines.Scan() || !strings.HasPrefix(c.lines.Text(), prefix) {
+		t.Fatalf("child said %q (%v), want %s…", c.lines.Text(), c.lines.Err(), prefix)
+	}
+}
+
+// kill kills the child with SIGKILL and waits for it to die.
+func (c *childDaemon) kill(t *testing.T) {
+	t.Helper()
+	c.killed = true
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if c.unblock != nil {
+		if err := c.unblock(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.cmd.Wait()
+}
+
 // TestHeldSignInSurvivesKill: as TestHeldSignInSurvivesStop, but the
 // agent is a child process killed with SIGKILL (a crash, a watchdog kill,
 // the nearest a test gets to a power cut) while the sign-in is held.
 func TestHeldSignInSurvivesKill(t *testing.T) {
 	testsupport.SkipIfEmulated(t, "the child daemon under the emulator is too slow for the held sign-in's timing")
-	srv := harness.StartEndpoint(t, punchsim.Options{})
-	pty, err := metersim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pty.Close() })
-	dir := t.TempDir()
-	cfg := harness.NewConfig(dir, srv.Keys(), srv.URL(), pty.Path)
-	cfg.Outbox.MaxSizeMiB = 1
-	cfgPath := filepath.Join(dir, "agent.toml")
-	if err := harness.WriteConfigFile(cfgPath, cfg); err != nil {
-		t.Fatal(err)
-	}
-	cmd, stdin, stdout := testsupport.StartChild(t, envSpillChild+"="+cfgPath)
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	lines := bufio.NewScanner(stdout)
-	expect := func(prefix string) {
-		t.Helper()
-		if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
-			t.Fatalf("child said %q (%v), want %s…", lines.Text(), lines.Err(), prefix)
-		}
-	}
-	expect("ready")
-	client := admin.Dial(cfg.Admin.Socket)
+	c := startChild(t, func(cfg *config.Config) { cfg.Outbox.MaxSizeMiB = 1 }, nil)
+	client := admin.Dial(c.cfg.Admin.Socket)
 	defer client.Close()
-	m := metersim.New(pty.Master, metersim.Options{AnswerTimeout: time.Second})
+	m := metersim.New(c.pty.Master, metersim.Options{AnswerTimeout: time.Second})
 	status := func() (admin.Status, error) { return client.Status(context.Background()) }
 	shift := holdSignIn(t, m, status, func() error {
-		if _, err := fmt.Fprintln(stdin, "fill"); err != nil {
+		if _, err := fmt.Fprintln(c.stdin, "fill"); err != nil {
 			return err
 		}
-		expect("filled")
+		c.expect(t, "filled")
 		return nil
 	})
 	waitOnDisk(t, status)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	killed = true
-	restartAccepting(t, cfg, srv, shift)
+	c.kill(t)
+	restartAccepting(t, c.cfg, c.srv, shift)
 }
 
 // spillChild runs the daemon on the config at path, with the clock in

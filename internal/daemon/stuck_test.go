@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
@@ -10,9 +9,9 @@ import (
 	"time"
 
 	"taxi-agent/internal/admin"
+	"taxi-agent/internal/config"
 	"taxi-agent/internal/metersim"
 	"taxi-agent/internal/punch"
-	"taxi-agent/internal/punchsim"
 	"taxi-agent/internal/testsupport"
 	"taxi-agent/test/harness"
 )
@@ -31,35 +30,11 @@ func TestSignInSurvivesStuckDiskAndRestart(t *testing.T) {
 	fs := testsupport.MountFreezable(t)
 	runtime := t.TempDir()
 	t.Setenv("RUNTIME_DIRECTORY", runtime)
-	srv := harness.StartEndpoint(t, punchsim.Options{})
-	pty, err := metersim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pty.Close() })
-	dir := t.TempDir()
-	cfg := harness.NewConfig(dir, srv.Keys(), srv.URL(), pty.Path)
-	cfg.Outbox.Path = filepath.Join(fs.Dir, "outbox.db")
-	cfgPath := filepath.Join(dir, "agent.toml")
-	if err := harness.WriteConfigFile(cfgPath, cfg); err != nil {
-		t.Fatal(err)
-	}
-	cmd, _, stdout := testsupport.StartChild(t, envSpillChild+"="+cfgPath)
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			cmd.Process.Kill()
-			fs.Thaw()
-			cmd.Wait()
-		}
-	})
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || lines.Text() != "ready" {
-		t.Fatalf("child said %q (%v), want ready", lines.Text(), lines.Err())
-	}
+	c := startChild(t, func(cfg *config.Config) { cfg.Outbox.Path = filepath.Join(fs.Dir, "outbox.db") }, fs.Thaw)
+	cfg := c.cfg
 	client := admin.Dial(cfg.Admin.Socket)
 	defer client.Close()
-	m := metersim.New(pty.Master, metersim.Options{AnswerTimeout: 3 * time.Second, MaxSends: 1})
+	m := metersim.New(c.pty.Master, metersim.Options{AnswerTimeout: 3 * time.Second, MaxSends: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -77,6 +52,7 @@ func TestSignInSurvivesStuckDiskAndRestart(t *testing.T) {
 	spill := RuntimeSpillPath(cfg.Outbox.Path, runtime)
 	var st admin.Status
 	testsupport.WaitFor(t, 10*time.Second, "the held sign-in in the runtime spill file", func() bool {
+		var err error
 		st, err = client.Status(ctx)
 		return err == nil && st.Held.Count == 1 && st.Held.InRuntimeDir == 1
 	})
@@ -92,14 +68,8 @@ func TestSignInSurvivesStuckDiskAndRestart(t *testing.T) {
 		t.Fatalf("runtime spill file: %+v, damaged %+v", events, damaged)
 	}
 
-	// The watchdog's kill: the process dies once its stuck write returns.
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Thaw(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	killed = true
-	restartAccepting(t, cfg, srv, shift)
+	// The watchdog's kill: the process dies once its stuck write returns
+	// (the thaw, between the kill and the wait).
+	c.kill(t)
+	restartAccepting(t, cfg, c.srv, shift)
 }
