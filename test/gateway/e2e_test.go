@@ -145,39 +145,63 @@ func TestRejectionsThroughGateway(t *testing.T) {
 	rig.Stop(a)
 }
 
+// backlog is an agent whose 16 events (8 drivers signed in and out) wait
+// in its outbox while the gateway is stopped.
+type backlog struct {
+	rig   *harness.Rig
+	gw    *harness.Gateway
+	agent *harness.Agent
+	led   harness.Ledger
+}
+
+func startBacklog(ctx context.Context, t *testing.T) *backlog {
+	t.Helper()
+	b := &backlog{}
+	var gwRun *harness.Agent
+	b.rig, b.gw, gwRun = terminalRig(t)
+	b.agent = b.rig.Start()
+	b.gw.Stop(gwRun)
+	day := time.Now()
+	for n := 1; n <= 8; n++ {
+		s := harness.ShiftOf(n, day)
+		if _, err := b.led.SignIn(ctx, b.rig.Meter, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.led.SignOut(ctx, b.rig.Meter, s, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// restartAndDrain starts the gateway again, waits for every acknowledged
+// event, stops the agent and reconciles what WeChat Pay accepted.
+func (b *backlog) restartAndDrain(ctx context.Context, t *testing.T) harness.Tally {
+	t.Helper()
+	b.gw.Start()
+	if err := b.rig.WaitDelivered(ctx, b.led.Acked()); err != nil {
+		t.Fatal(err)
+	}
+	b.rig.Stop(b.agent)
+	return harness.Reconcile(b.led.Acked(), b.rig.Endpoint.Accepted())
+}
+
 // TestGatewayRestartMidBacklog: a backlog piles up while the gateway is
 // down; it comes back slowed by a sluggish WeChat Pay, is restarted in the
 // middle of the drain, and every event is delivered once, in order.
 func TestGatewayRestartMidBacklog(t *testing.T) {
-	rig, gw, gwRun := terminalRig(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	a := rig.Start()
-	gw.Stop(gwRun)
-	var led harness.Ledger
-	day := time.Now()
-	for n := 1; n <= 8; n++ {
-		s := harness.ShiftOf(n, day)
-		if _, err := led.SignIn(ctx, rig.Meter, s); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := led.SignOut(ctx, rig.Meter, s, "", false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b := startBacklog(ctx, t)
+	rig, gw := b.rig, b.gw
 	rig.Endpoint.SetFaults(func(punchsim.Exchange) punchsim.Fault { return punchsim.Fault{Delay: 150 * time.Millisecond} })
 	run := gw.Start()
 	testsupport.WaitFor(t, time.Minute, "part of the backlog delivered", func() bool { return len(rig.Endpoint.Accepted()) >= 4 })
 	gw.Stop(run)
-	if n := len(rig.Endpoint.Accepted()); n >= led.Len() {
+	if n := len(rig.Endpoint.Accepted()); n >= b.led.Len() {
 		t.Fatalf("the whole backlog (%d) went out before the restart; the test proves nothing", n)
 	}
-	gw.Start()
-	if err := rig.WaitDelivered(ctx, led.Acked()); err != nil {
-		t.Fatal(err)
-	}
-	rig.Stop(a)
-	tally := harness.Reconcile(led.Acked(), rig.Endpoint.Accepted())
+	tally := b.restartAndDrain(ctx, t)
 	if !tally.OK() || tally.Duplicates != 0 || tally.Unacked != 0 {
 		t.Fatal(tally)
 	}
@@ -191,22 +215,10 @@ func TestGatewayRestartMidBacklog(t *testing.T) {
 // Redis its dedup lives in memory): the terminal sends it again and WeChat
 // Pay sees it twice, at most that once. Delivery is at least once.
 func TestGatewayKilledMidCall(t *testing.T) {
-	rig, gw, gwRun := terminalRig(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	a := rig.Start()
-	gw.Stop(gwRun)
-	var led harness.Ledger
-	day := time.Now()
-	for n := 1; n <= 8; n++ {
-		s := harness.ShiftOf(n, day)
-		if _, err := led.SignIn(ctx, rig.Meter, s); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := led.SignOut(ctx, rig.Meter, s, "", false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b := startBacklog(ctx, t)
+	rig, gw := b.rig, b.gw
 	const heldCall = 5
 	held := make(chan struct{})
 	var calls atomic.Int32
@@ -230,14 +242,10 @@ func TestGatewayKilledMidCall(t *testing.T) {
 	if code, err := run.Wait(time.Second); err != nil || code != -1 {
 		t.Fatalf("gateway after SIGKILL: exit %d, %v; want killed by the signal", code, err)
 	}
-	if n := len(rig.Endpoint.Accepted()); n >= led.Len() {
+	if n := len(rig.Endpoint.Accepted()); n >= b.led.Len() {
 		t.Fatalf("the whole backlog (%d) went out before the kill; the test proves nothing", n)
 	}
-	gw.Start()
-	if err := rig.WaitDelivered(ctx, led.Acked()); err != nil {
-		t.Fatal(err)
-	}
-	rig.Stop(a)
+	tally := b.restartAndDrain(ctx, t)
 	// The held call ends after its delay, whoever is left to read its
 	// answer: count it.
 	testsupport.WaitFor(t, 10*time.Second, "every call WeChat Pay got answered", func() bool {
@@ -246,7 +254,6 @@ func TestGatewayKilledMidCall(t *testing.T) {
 	if x := rig.Endpoint.Exchanges()[heldCall-1]; !x.Accepted {
 		t.Fatalf("the held call was not accepted (%+v): the kill was not mid-call", x)
 	}
-	tally := harness.Reconcile(led.Acked(), rig.Endpoint.Accepted())
 	if !tally.OK() || tally.Unacked != 0 || tally.Duplicates > 1 {
 		t.Fatalf("%v; want nothing lost, in order, and at most the punch in flight at the kill twice", tally)
 	}
