@@ -353,25 +353,24 @@ func (q *heldQueue) status() admin.HeldStatus {
 		return admin.HeldStatus{}
 	}
 	st := snap.HeldStatus
-	sp := q.spills[0].state()
-	st.SpillFile = q.spills[0].path
-	if sp.err != nil {
-		st.SpillError = sp.err.Error()
-	}
-	if st.Count > 0 && sp.written >= snap.firstSeq {
-		st.OnDisk = min(st.Count, int(sp.written-snap.firstSeq+1))
-	}
+	st.SpillFile, st.OnDisk, st.SpillError = q.spills[0].report(snap)
 	if len(q.spills) > 1 {
-		rt := q.spills[1].state()
-		st.RuntimeSpillFile = q.spills[1].path
-		if rt.err != nil {
-			st.RuntimeSpillError = rt.err.Error()
-		}
-		if st.Count > 0 && rt.written >= snap.firstSeq {
-			st.InRuntimeDir = min(st.Count, int(rt.written-snap.firstSeq+1))
-		}
+		st.RuntimeSpillFile, st.InRuntimeDir, st.RuntimeSpillError = q.spills[1].report(snap)
 	}
 	return st
+}
+
+// report is what status shows of spill file s: its path, how many of the
+// held events in snap it holds, and its last write error.
+func (s *spill) report(snap *heldSnapshot) (path string, held int, errText string) {
+	sp := s.state()
+	if sp.err != nil {
+		errText = sp.err.Error()
+	}
+	if snap.Count > 0 && sp.written >= snap.firstSeq {
+		held = min(snap.Count, int(sp.written-snap.firstSeq+1))
+	}
+	return s.path, held, errText
 }
 
 // publishLocked takes the snapshot status reports.
