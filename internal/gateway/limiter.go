@@ -125,6 +125,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-// slotSeconds is the interval between two slots at perSecond.
-func slotSeconds(perSecond float64) float64 { return 1 / perSecond }

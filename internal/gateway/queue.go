@@ -215,7 +215,7 @@ func (q *Queue) abandon(key string, t *ticket) (time.Duration, bool) {
 // back early rather than late.
 func (q *Queue) comeBack() time.Duration {
 	now := q.now()
-	slot := time.Duration(slotSeconds(q.rate) * float64(time.Second))
+	slot := time.Duration(float64(time.Second) / q.rate) // between two slots
 	at := now.Add(time.Duration(q.depth) * slot)
 	if q.back.After(at) {
 		at = q.back
