@@ -106,32 +106,9 @@ func runFleet(t testing.TB, s fleetSpec) fleetFigures {
 		cfg.AttemptTimeout = 2 * gatherTimeout
 	}
 
-	// Opening outboxes is mostly fsync: a few at a time.
-	terms := make([]*terminal, s.Terminals)
-	errs := make([]error, s.Terminals)
-	dirs := make([]string, s.Terminals)
-	for i := range dirs {
-		dirs[i] = t.TempDir()
-	}
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			for i := w; i < len(terms); i += 4 {
-				terms[i], errs[i] = newTerminal(dirs[i], i, s.Events, cfg, auth, clock)
-			}
-		})
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, tm := range terms {
-			if tm != nil {
-				tm.box.Close()
-			}
-		}
+	terms := openTerminals(t, s.Terminals, func(i int, dir string) (*terminal, error) {
+		return newTerminal(dir, i, s.Events, cfg, auth, clock)
 	})
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() {
@@ -247,6 +224,39 @@ func delivered(terms []*terminal) int {
 		n += int(tm.up.Status().Delivered)
 	}
 	return n
+}
+
+// openTerminals opens n terminals, terminal i in a directory of its own
+// with open, a few at a time (opening an outbox is mostly fsync), and
+// closes their outboxes when the test ends.
+func openTerminals(t testing.TB, n int, open func(i int, dir string) (*terminal, error)) []*terminal {
+	t.Helper()
+	terms := make([]*terminal, n)
+	errs := make([]error, n)
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = t.TempDir()
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < n; i += 4 {
+				terms[i], errs[i] = open(i, dirs[i])
+			}
+		})
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, tm := range terms {
+			if tm != nil {
+				tm.box.Close()
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return terms
 }
 
 // TestFleet runs the reduced fleet (or with -fleet.full the full one),

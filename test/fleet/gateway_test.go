@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -193,52 +192,28 @@ func runGatewayFleet(t *testing.T, s fleetSpec, replicas int, redisURL string) g
 		served.Go(func() { _ = g.Serve(ctx, ln, nil) })
 	}
 
-	terms := make([]*terminal, s.Terminals)
-	errs := make([]error, s.Terminals)
-	var wg sync.WaitGroup
 	var caMu sync.Mutex // the CA appends to one issued list
-	tdirs := make([]string, s.Terminals)
-	for i := range tdirs {
-		tdirs[i] = t.TempDir()
-	}
-	for w := range 4 {
-		wg.Go(func() {
-			for i := w; i < len(terms); i += 4 {
-				caMu.Lock()
-				_, err := ca.IssueTerminal(fmt.Sprintf("粤B%05d", i), filepath.Join(tdirs[i], "cert"), time.Now())
-				caMu.Unlock()
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				auth, err := uploader.NewGatewayAuth(uploader.GatewayAuthConfig{
-					CertFile: filepath.Join(tdirs[i], "cert", "terminal.pem"),
-					KeyFile:  filepath.Join(tdirs[i], "cert", "terminal.key"),
-					CAFile:   filepath.Join(tdirs[i], "cert", "fleet-ca.pem"),
-				})
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				cfg := uploader.Config{
-					BaseURL: urls[i%replicas], UserAgent: "taxi-agent-fleet", SpreadRetryAfter: true,
-					Now: clock.Now, After: clock.After, Logger: discardLogger,
-				}
-				terms[i], errs[i] = newTerminal(tdirs[i], i, s.Events, cfg, auth, clock)
-			}
-		})
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, tm := range terms {
-			if tm != nil {
-				tm.box.Close()
-			}
+	terms := openTerminals(t, s.Terminals, func(i int, dir string) (*terminal, error) {
+		caMu.Lock()
+		_, err := ca.IssueTerminal(fmt.Sprintf("粤B%05d", i), filepath.Join(dir, "cert"), time.Now())
+		caMu.Unlock()
+		if err != nil {
+			return nil, err
 		}
+		auth, err := uploader.NewGatewayAuth(uploader.GatewayAuthConfig{
+			CertFile: filepath.Join(dir, "cert", "terminal.pem"),
+			KeyFile:  filepath.Join(dir, "cert", "terminal.key"),
+			CAFile:   filepath.Join(dir, "cert", "fleet-ca.pem"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		cfg := uploader.Config{
+			BaseURL: urls[i%replicas], UserAgent: "taxi-agent-fleet", SpreadRetryAfter: true,
+			Now: clock.Now, After: clock.After, Logger: discardLogger,
+		}
+		return newTerminal(dir, i, s.Events, cfg, auth, clock)
 	})
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
 
 	tctx, tcancel := context.WithCancel(ctx)
 	defer func() {
