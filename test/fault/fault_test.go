@@ -18,9 +18,6 @@ var rounds = flag.Int("fault.rounds", 1, "times to go through every fault")
 // phases is the fault suite (shared with the gateway's suite).
 func phases() []harness.FaultPhase { return harness.FaultPhases() }
 
-// unverified are the faults that answer 204 without a valid signature.
-var unverified = harness.UnverifiedFaults
-
 func TestFaultsWhileDriving(t *testing.T) {
 	rig := harness.NewRig(t, agentBin, harness.RigOptions{
 		Configure: func(c *config.Config) { c.Log.Level = "info" },
@@ -101,21 +98,8 @@ func checkEveryFaultHit(t *testing.T, rig *harness.Rig) {
 // is a punch the fake accepted, field for field.
 func checkUnverifiedNotDelivered(t *testing.T, rig *harness.Rig, acked []harness.Acked) {
 	t.Helper()
-	xs := rig.Endpoint.Exchanges()
-	for i, x := range xs {
-		if !unverified[x.Fault] || x.Punch == nil {
-			continue
-		}
-		retried := false
-		for _, y := range xs[i+1:] {
-			if y.Accepted && *y.Punch == *x.Punch {
-				retried = true
-				break
-			}
-		}
-		if !retried {
-			t.Errorf("exchange %d (%s) answered with %s was never sent again until accepted", x.Seq, harness.PunchKey(*x.Punch), x.Fault)
-		}
+	for _, x := range harness.UnverifiedNotResent(rig.Endpoint.Exchanges()) {
+		t.Errorf("exchange %d (%s) answered with %s was never sent again until accepted", x.Seq, harness.PunchKey(*x.Punch), x.Fault)
 	}
 
 	accepted := map[punchsim.Punch]bool{}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"slices"
 	"time"
 
 	"taxi-agent/internal/testsupport"
@@ -53,6 +54,23 @@ func FaultPhases() []FaultPhase {
 // signature.
 var UnverifiedFaults = map[punchsim.FaultKind]bool{
 	punchsim.Unsigned: true, punchsim.BadSignature: true, punchsim.OldTimestamp: true, punchsim.SignTest: true,
+}
+
+// UnverifiedNotResent returns the exchanges, in order, that were answered
+// with an unverified 204 (UnverifiedFaults) and whose punch was never sent
+// again until accepted: a terminal that counted such an answer as a
+// delivery.
+func UnverifiedNotResent(xs []punchsim.Exchange) []punchsim.Exchange {
+	var out []punchsim.Exchange
+	for i, x := range xs {
+		if !UnverifiedFaults[x.Fault] || x.Punch == nil {
+			continue
+		}
+		if !slices.ContainsFunc(xs[i+1:], func(y punchsim.Exchange) bool { return y.Accepted && *y.Punch == *x.Punch }) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // RunFaultPhase applies p to the rig's endpoint (an outage, or its faults
