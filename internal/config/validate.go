@@ -155,7 +155,7 @@ func (w WeChatPay) validate(p *Problems) {
 		}
 	}
 	if w.APIv3KeyFile != "" {
-		if err := checkSecret(w.APIv3KeyFile); err != nil {
+		if err := CheckPrivate(w.APIv3KeyFile); err != nil {
 			p.add("wechatpay.apiv3_key_file", "%v", err)
 		} else if _, err := wechatpay.ReadAPIv3Key(w.APIv3KeyFile); err != nil {
 			p.add("wechatpay.apiv3_key_file", "%v", plainPathError(err))
@@ -201,28 +201,30 @@ func (g Gateway) validate(p *Problems) {
 	}
 }
 
-// checkSecret insists, as ssh does, that nobody but the owner can read a
-// secret file.
-func checkSecret(path string) error {
+// ErrKeyPermissions means a secret file (a private key, the APIv3 key) is
+// readable by group or others.
+var ErrKeyPermissions = errors.New("private key is accessible by group or others")
+
+// CheckPrivate insists, as ssh does, that nobody but the owner can read a
+// secret file. The error names the file and its mode, says how to fix it,
+// and wraps ErrKeyPermissions; a file that cannot be stat'ed is named with
+// the system's reason.
+func CheckPrivate(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return plainPathError(err)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s is accessible by group or others (mode %04o): run chmod 600 %s", path, perm, path)
+		return fmt.Errorf("%s is accessible by group or others (mode %04o): run chmod 600 %s: %w", path, perm, path, ErrKeyPermissions)
 	}
 	return nil
 }
 
-// checkPrivateKey insists, as ssh does, that nobody but the owner can read
-// the merchant key, and that it parses.
+// checkPrivateKey insists that nobody but the owner can read the merchant
+// key (CheckPrivate), and that it parses.
 func checkPrivateKey(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return plainPathError(err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s is accessible by group or others (mode %04o): run chmod 600 %s", path, perm, path)
+	if err := CheckPrivate(path); err != nil {
+		return err
 	}
 	return checkPEM(path, "PRIVATE KEY")
 }

@@ -269,7 +269,7 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 }
 
 func readKey(path string) (*ecdsa.PrivateKey, error) {
-	if err := checkPrivate(path); err != nil {
+	if err := config.CheckPrivate(path); err != nil {
 		return nil, fmt.Errorf("load ca key: %w", err)
 	}
 	data, err := os.ReadFile(path)

@@ -198,7 +198,7 @@ func (c Config) Validate() error {
 	}
 	if c.Listen.KeyFile == "" {
 		add("listen.key_file", "missing: the gateway's private key")
-	} else if err := checkPrivate(c.Listen.KeyFile); err != nil {
+	} else if err := config.CheckPrivate(c.Listen.KeyFile); err != nil {
 		add("listen.key_file", "%v", err)
 	}
 	if c.Fleet.CADir == "" {
@@ -252,19 +252,6 @@ func checkReadable(path string) error {
 		return plainPathError(err)
 	}
 	return f.Close()
-}
-
-// checkPrivate insists, as ssh does, that nobody but the owner can read a
-// private key.
-func checkPrivate(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return plainPathError(err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s is accessible by group or others (mode %04o): run chmod 600 %s: %w", path, perm, path, ErrKeyPermissions)
-	}
-	return nil
 }
 
 func plainPathError(err error) error {

@@ -1,12 +1,16 @@
 package gateway
 
-import "errors"
+import (
+	"errors"
+
+	"taxi-agent/internal/config"
+)
 
 // Sentinel errors of the gateway.
 var (
 	// ErrKeyPermissions means a private key file is readable by group or
-	// others.
-	ErrKeyPermissions = errors.New("private key is accessible by group or others")
+	// others (config.CheckPrivate).
+	ErrKeyPermissions = config.ErrKeyPermissions
 	// ErrCAExists means ca init found a CA already in the directory.
 	ErrCAExists = errors.New("a CA already exists in this directory")
 	// ErrNoCA means the directory holds no fleet CA.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"taxi-agent/internal/config"
 	"taxi-agent/internal/uploader"
 )
 
@@ -59,7 +60,7 @@ func New(cfg Config, logger *slog.Logger, userAgent string, opts Options) (*Gate
 	if g.revoked, err = NewRevocations(cfg.Fleet.RevocationFile, g.log); err != nil {
 		return nil, err
 	}
-	if err := checkPrivate(cfg.Listen.KeyFile); err != nil {
+	if err := config.CheckPrivate(cfg.Listen.KeyFile); err != nil {
 		return nil, fmt.Errorf("load gateway key: %w", err)
 	}
 	if g.tlsCert, err = tls.LoadX509KeyPair(cfg.Listen.CertFile, cfg.Listen.KeyFile); err != nil {
